@@ -1,0 +1,489 @@
+"""The `digest` command: a thin click layer. Each command opens the database,
+calls one library function, and prints; user mistakes become one-line errors
+with exit status 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from digest import __version__
+from digest.config import ConfigError, Settings, load_settings
+
+
+class UserError(click.ClickException):
+    """A mistake of the user's: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    return ctx.find_root().obj
+
+
+def table(rows: list[list], headers: list[str]) -> str:
+    """Left-aligned plain-text table."""
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """digest: emails each subscriber the new research papers that matter to them.
+
+    \b
+    Example:
+      digest demo          # seeds in, sample subscribers, emails in the outbox
+    """
+    try:
+        ctx.obj = load_settings()
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _session(settings: Settings):
+    from digest.db import ensure_schema, session_factory
+
+    ensure_schema(settings.database_url)
+    return session_factory(settings.database_url)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (Alembic migrations).
+
+    Other commands do this implicitly on first use.
+
+    \b
+    Example:
+      DIGEST_DATABASE_URL=postgresql://localhost/digest digest init
+    """
+    from digest.db import upgrade
+
+    settings = settings_of(ctx)
+    revision = upgrade(settings.database_url)
+    click.echo(f"schema at revision {revision}: {_safe_url(settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command()
+@click.pass_context
+def demo(ctx: click.Context) -> None:
+    """Run the daily job on embedded defaults: bundled seeds, sample subscribers, outbox.
+
+    Ingests seeds/, adds the sample subscribers at example.org, ranks, renders
+    and delivers today's digests (to the outbox folder unless DIGEST_SMTP_URL
+    is set). Running it again the same day sends nothing new.
+
+    \b
+    Example:
+      digest demo && xdg-open digest-data/outbox/index.html
+    """
+    from digest.jobs import run_demo
+
+    settings = settings_of(ctx)
+    started = time.perf_counter()
+    report = run_demo(settings, now_utc())
+    for summary in report.ingested:
+        click.echo(f"ingested {summary.line()}")
+    _print_delivery(report.delivery)
+    if settings.uses_outbox:
+        click.echo(f"outbox: {(settings.outbox_dir / 'index.html').resolve()}")
+    click.echo(f"done in {time.perf_counter() - started:.1f}s")
+
+
+def _print_delivery(report) -> None:
+    for line in report.lines:
+        click.echo(f"  {line}")
+    if not report.counts.get("sent") and not report.lines:
+        click.echo("nothing new to send: today's digests were already sent")
+    else:
+        click.echo(report.summary())
+
+
+@cli.command()
+@click.argument("email")
+@click.option("--topic", "-t", "topics", multiple=True, help="A topic phrase; repeat for several.")
+@click.option("--category", "-c", "categories", multiple=True, help="Only papers in this arXiv category (e.g. cs.LG).")
+@click.option("--exclude", "-x", multiple=True, help="Never send papers containing this word.")
+@click.option("--author", "authors", multiple=True, help="Always consider papers by this author.")
+@click.option("--timezone", "tz", default=None, help="IANA time zone, e.g. Europe/Berlin (default UTC).")
+@click.option("--hour", type=click.IntRange(0, 23), default=None, help="Local hour to send at (default 7).")
+@click.option("--max-papers", type=click.IntRange(1, 50), default=None, help="At most this many papers (default 10).")
+@click.option("--weekly", is_flag=True, help="One roll-up a week instead of daily.")
+@click.option("--name", default="", help="Display name.")
+@click.pass_context
+def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_papers, weekly, name) -> None:
+    """Add a confirmed subscriber, or update one's preferences.
+
+    \b
+    Example:
+      digest subscribe ada@example.org --topic "LLM quantization" --timezone Europe/London --hour 7
+    """
+    from digest import subscriptions as subs
+
+    settings = settings_of(ctx)
+    try:
+        address = subs.normalise_email(email)
+        prefs = subs.validate_preferences(
+            topics=topics, categories=categories, exclude=exclude, authors=authors,
+            timezone=tz or settings.default_timezone, send_hour=settings.default_hour if hour is None else hour,
+            max_papers=10 if max_papers is None else max_papers, cadence="weekly" if weekly else "daily",
+        )
+    except subs.SubscriptionError as exc:
+        raise UserError(str(exc)) from None
+    with _session(settings).begin() as session:
+        subscriber, created = subs.subscribe(session, address, prefs, now_utc(), name=name, confirmed=True)
+        click.echo(f"{'subscribed' if created else 'updated'} {subscriber.email} "
+                   f"(topics: {', '.join(subscriber.topics) or 'none'}; {subscriber.timezone} {subscriber.send_hour:02d}:00)")
+
+
+@cli.command()
+@click.argument("email")
+@click.pass_context
+def unsubscribe(ctx, email) -> None:
+    """Stop sending to EMAIL (effective before the next send).
+
+    \b
+    Example:
+      digest unsubscribe ada@example.org
+    """
+    from digest import subscriptions as subs
+
+    with _session(settings_of(ctx)).begin() as session:
+        subscriber = subs.get_subscriber(session, email)
+        if subscriber is None:
+            raise UserError(f"no subscriber {email!r}")
+        changed = subs.unsubscribe(session, subscriber, now_utc())
+        click.echo(f"unsubscribed {subscriber.email}" if changed else f"{subscriber.email} was already unsubscribed")
+
+
+@cli.command()
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]), help="Only this status.")
+@click.pass_context
+def subscribers(ctx, status) -> None:
+    """List subscribers as a table.
+
+    \b
+    Example:
+      digest subscribers --status active
+    """
+    from sqlalchemy import select
+
+    from digest.models import Subscriber
+
+    with _session(settings_of(ctx))() as session:
+        query = select(Subscriber).order_by(Subscriber.email_key)
+        if status:
+            query = query.where(Subscriber.status == status)
+        rows = [[s.email, s.status, "; ".join(s.topics), ", ".join(s.categories) or "-", s.timezone,
+                 f"{s.send_hour:02d}:00", s.cadence, s.max_papers] for s in session.scalars(query)]
+    if not rows:
+        click.echo("no subscribers yet: add one with `digest subscribe EMAIL --topic T`")
+        return
+    click.echo(table(rows, ["email", "status", "topics", "categories", "timezone", "hour", "cadence", "max"]))
+
+
+@cli.command()
+@click.argument("sources", nargs=-1)
+@click.option("--kind", help="Source kind when it cannot be guessed (rss, arxiv-rss, listing, ...).")
+@click.pass_context
+def ingest(ctx, sources, kind) -> None:
+    """Ingest papers from SOURCES: feed URLs, file paths, configured source names, or 'seeds'.
+
+    With no SOURCES, ingests every configured source (DIGEST_SOURCES and `digest sources add`).
+
+    \b
+    Example:
+      digest ingest https://rss.arxiv.org/rss/cs.LG ./saved-feed.xml seeds
+    """
+    from digest import ingest as ingest_mod
+    from digest.jobs import configured_specs, run_ingest
+    from digest.sources import KINDS
+
+    settings = settings_of(ctx)
+    if kind and kind not in KINDS:
+        raise UserError(f"unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    with _session(settings)() as session:
+        specs = ([ingest_mod.resolve_spec(session, s, kind) for s in sources] if sources
+                 else configured_specs(settings, session))
+    if not specs:
+        raise UserError("no sources: name one, or set DIGEST_SOURCES")
+    summaries = _ingest_with_progress(settings, specs)
+    totals = {k: sum(getattr(s, k) for s in summaries) for k in ("new", "updated", "unchanged", "problems")}
+    click.echo(f"total: {totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
+               f"{totals['problems']} problems")
+    if all(s.status == "error" for s in summaries):
+        raise UserError("no source could be read")
+
+
+def _ingest_with_progress(settings, specs):
+    from digest.jobs import run_ingest
+
+    summaries = []
+    show = sys.stdout.isatty() and len(specs) > 0
+    with click.progressbar(length=len(specs), label="ingesting", file=sys.stderr if show else None,
+                           hidden=not show) as bar:
+        def done(summary):
+            bar.update(1)
+            summaries.append(summary)
+
+        run_ingest(settings, specs, now_utc(), on_done=done)
+    for summary in summaries:
+        line = summary.line()
+        click.echo(line, err=summary.status == "error")
+        for problem in summary.problem_list[:5]:
+            click.echo(f"    problem: {problem}")
+        if len(summary.problem_list) > 5:
+            click.echo(f"    ... and {len(summary.problem_list) - 5} more")
+    return summaries
+
+
+@cli.command()
+@click.pass_context
+def run(ctx) -> None:
+    """The daily job: ingest every configured source, then deliver every digest that is due.
+
+    A digest is due once a day, at or after the subscriber's local send hour.
+
+    \b
+    Example:
+      digest run            # e.g. from cron every 15 minutes, or let `celery beat` do it
+    """
+    from digest.jobs import configured_specs, send_due
+
+    settings = settings_of(ctx)
+    with _session(settings)() as session:
+        specs = configured_specs(settings, session)
+    _ingest_with_progress(settings, specs)
+    _print_delivery(send_due(settings, now_utc(), respect_hour=True))
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--date: expected YYYY-MM-DD, got {value!r}") from None
+
+
+@cli.command()
+@click.option("--date", "date_text", help="Edition date (YYYY-MM-DD); default: each subscriber's local today.")
+@click.option("--to", "emails", multiple=True, help="Only this subscriber; repeat for several.")
+@click.option("--dry-run", is_flag=True, help="Show who would get which papers; send and record nothing.")
+@click.option("--force", is_flag=True, help="Send again even if this edition was already sent.")
+@click.pass_context
+def send(ctx, date_text, emails, dry_run, force) -> None:
+    """Trigger the digest by hand, for everyone or for one subscriber, whatever the hour.
+
+    \b
+    Example:
+      digest send --to ada@example.org --dry-run
+    """
+    from digest import subscriptions as subs
+    from digest.jobs import send_due
+
+    settings = settings_of(ctx)
+    edition = _parse_date(date_text)
+    for email in emails:
+        try:
+            subs.normalise_email(email)
+        except subs.SubscriptionError as exc:
+            raise UserError(str(exc)) from None
+    factory = _session(settings)
+    if emails:
+        with factory() as session:
+            missing = [e for e in emails if subs.get_subscriber(session, e) is None]
+        if missing:
+            raise UserError(f"no subscriber {missing[0]!r}")
+    if dry_run:
+        _dry_run(settings, factory, list(emails), edition)
+        return
+    _print_delivery(send_due(settings, now_utc(), respect_hour=False, emails=list(emails) or None,
+                             edition_date=edition, force=force))
+
+
+def _dry_run(settings, factory, emails, edition) -> None:
+    from digest.preview import get_picks
+
+    now = now_utc()
+    with factory() as session:
+        for subscriber, date, picks, papers, state in get_picks(settings, session, now, emails, edition):
+            head = f"{subscriber.email} ({date}):"
+            if state:
+                click.echo(f"{head} already {state}; nothing would be sent (use --force)")
+                continue
+            if not picks:
+                click.echo(f"{head} would be skipped (nothing relevant today)")
+                continue
+            click.echo(f"{head} would get {len(picks)} papers")
+            for n, pick in enumerate(picks, 1):
+                click.echo(f"  {n:2}. [{pick.score:.2f}] {papers[pick.paper_id].title[:90]}  — {pick.reason}")
+
+
+@cli.command()
+@click.argument("email")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="HTML file to write (default: preview-<email>.html).")
+@click.pass_context
+def preview(ctx, email, out) -> None:
+    """Write EMAIL's digest as an HTML file, without sending or recording anything.
+
+    \b
+    Example:
+      digest preview ada@example.org --out /tmp/ada.html
+    """
+    from digest import subscriptions as subs
+    from digest.preview import render_preview
+
+    settings = settings_of(ctx)
+    with _session(settings)() as session:
+        subscriber = subs.get_subscriber(session, email)
+        if subscriber is None:
+            raise UserError(f"no subscriber {email!r}")
+        rendered, count = render_preview(settings, session, subscriber, now_utc())
+    path = Path(out or f"preview-{subscriber.email_key}.html")
+    path.write_text(rendered.html, encoding="utf-8")
+    click.echo(f"{count} papers; subject: {rendered.subject}")
+    click.echo(f"wrote {path.resolve()}")
+
+
+@cli.command()
+@click.pass_context
+def status(ctx) -> None:
+    """Last ingest per source, recent digests by state, failures with their reasons.
+
+    \b
+    Example:
+      digest status
+    """
+    from digest.status import get_status
+
+    settings = settings_of(ctx)
+    with _session(settings)() as session:
+        report = get_status(session, now_utc())
+    click.echo("Sources")
+    if report.sources:
+        click.echo(table(report.sources, ["source", "kind", "last success", "status", "failures", "last counts / error"]))
+    else:
+        click.echo("  none ingested yet (try `digest ingest seeds`)")
+    click.echo(f"\nPapers: {report.papers} ({report.papers_recent} first seen in the last 24 h)")
+    click.echo(f"Subscribers: {report.subscribers_text}")
+    click.echo("\nDigests")
+    if report.digests:
+        click.echo(table(report.digests, ["edition", "pending", "sending", "sent", "skipped", "failed", "suppressed"]))
+    else:
+        click.echo("  none yet")
+    if report.oldest_pending:
+        click.echo(f"oldest pending: {report.oldest_pending}")
+    if report.skips:
+        click.echo("\nSkipped")
+        for line in report.skips:
+            click.echo(f"  {line}")
+    if report.failures:
+        click.echo("\nFailures")
+        for line in report.failures:
+            click.echo(f"  {line}")
+
+
+@cli.group()
+def sources() -> None:
+    """Manage the sources the daily job ingests.
+
+    \b
+    Example:
+      digest sources add cs-lg https://rss.arxiv.org/rss/cs.LG
+    """
+
+
+@sources.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--kind", help="Source kind (guessed from the URL when omitted).")
+@click.pass_context
+def sources_add(ctx, name, url, kind) -> None:
+    """Add a source NAME at URL (a feed URL or a file path).
+
+    \b
+    Example:
+      digest sources add hf-daily https://huggingface.co/api/daily_papers --kind hf-daily
+    """
+    from digest.ingest import add_source, SourceError
+    from digest.sources import UnknownKind
+
+    settings = settings_of(ctx)
+    try:
+        with _session(settings).begin() as session:
+            source = add_source(session, name, url, kind, now_utc())
+    except (UnknownKind, SourceError) as exc:
+        raise UserError(str(exc)) from None
+    click.echo(f"added {source.name} ({source.kind}): {source.url}")
+
+
+@sources.command("list")
+@click.pass_context
+def sources_list(ctx) -> None:
+    """List sources with their health.
+
+    \b
+    Example:
+      digest sources list
+    """
+    from digest.status import get_status
+
+    with _session(settings_of(ctx))() as session:
+        report = get_status(session, now_utc())
+    if not report.sources:
+        click.echo("no sources yet: add one with `digest sources add NAME URL`")
+        return
+    click.echo(table(report.sources, ["source", "kind", "last success", "status", "failures", "last counts / error"]))
+
+
+@sources.command("remove")
+@click.argument("name")
+@click.pass_context
+def sources_remove(ctx, name) -> None:
+    """Remove source NAME (its papers stay).
+
+    \b
+    Example:
+      digest sources remove cs-lg
+    """
+    from digest.ingest import remove_source
+
+    with _session(settings_of(ctx)).begin() as session:
+        if not remove_source(session, name):
+            raise UserError(f"no source {name!r}")
+    click.echo(f"removed {name}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli(prog_name="digest")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,223 @@
+"""Settings: the one place that reads the environment.
+
+Every value has an embedded default so that `digest demo` works on a fresh
+machine with nothing configured. A `.env` file in the working directory is
+read if present (it never overrides variables already set). An invalid value
+raises `ConfigError` naming the variable; the CLI turns that into a one-line
+message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass, field
+from email.headerregistry import Address
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_BROKER_URL = "redis://localhost:6379/0"
+DEFAULT_FROM = "digest <digest@localhost>"
+DEFAULT_BASE_URL = "http://localhost:8000"
+DEFAULT_SOURCES = "seeds"
+SMTP_SCHEMES = ("smtp", "smtps")
+SMTP_TLS_MODES = ("none", "starttls", "ssl")
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value digest cannot use."""
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to hand messages to the relay."""
+
+    host: str
+    port: int
+    tls: str  # none | starttls | ssl
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    def __repr__(self) -> str:  # never print the password
+        user = f"{self.username}@" if self.username else ""
+        return f"SmtpConfig({user}{self.host}:{self.port}, tls={self.tls})"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Frozen settings object; build it with `load_settings()`."""
+
+    data_dir: Path
+    database_url: str
+    broker_url: str
+    smtp: SmtpConfig | None
+    from_address: Address
+    base_url: str
+    secret_key: str | None
+    outbox_dir: Path
+    sources: tuple[str, ...]
+    default_timezone: str = "UTC"
+    default_hour: int = 7
+    candidate_days: int = 3
+    recency_half_life_hours: float = 36.0
+    lease_seconds: int = 600
+    max_attempts: int = 5
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def uses_outbox(self) -> bool:
+        return self.smtp is None
+
+    def signing_key(self) -> str:
+        """DIGEST_SECRET_KEY, else a random key kept in the data folder."""
+        return self.secret_key or _data_dir_secret(self.data_dir)
+
+
+def _get(env: dict, name: str, default: str | None = None) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip()
+
+
+def parse_smtp_url(url: str, name: str = "DIGEST_SMTP_URL") -> SmtpConfig:
+    """Parse `smtp://user:pass@host:587?tls=starttls` (or `smtps://host` for implicit TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in SMTP_SCHEMES or not parts.hostname:
+        raise ConfigError(f"{name}: expected smtp://[user:pass@]host[:port][?tls=starttls|ssl|none] or smtps://..., got {url!r}")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    tls = query.get("tls", "ssl" if parts.scheme == "smtps" else "none").lower()
+    if tls in ("true", "yes", "1"):
+        tls = "starttls"
+    if tls not in SMTP_TLS_MODES:
+        raise ConfigError(f"{name}: tls must be one of {', '.join(SMTP_TLS_MODES)}, got {tls!r}")
+    try:
+        port = parts.port or (465 if tls == "ssl" else 587 if tls == "starttls" else 25)
+        timeout = float(query.get("timeout", "30"))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    from urllib.parse import unquote
+
+    return SmtpConfig(
+        host=parts.hostname,
+        port=port,
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+    )
+
+
+def parse_from(value: str, name: str = "DIGEST_FROM") -> Address:
+    """Parse `Display Name <addr@host>` or a bare address into an Address."""
+    match = re.fullmatch(r"\s*(?:(.*?)\s*<([^<>\s]+)>|([^<>\s]+))\s*", value)
+    if not match:
+        raise ConfigError(f"{name}: expected 'Name <address@domain>' or 'address@domain', got {value!r}")
+    display = (match.group(1) or "").strip().strip('"')
+    addr = match.group(2) or match.group(3)
+    if addr.count("@") != 1 or not all(addr.split("@")):
+        raise ConfigError(f"{name}: {addr!r} is not an email address")
+    local, domain = addr.split("@")
+    try:
+        return Address(display_name=display, username=local, domain=domain)
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _parse_int(env: dict, name: str, default: int, low: int, high: int) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _parse_database_url(url: str) -> str:
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(f"DIGEST_DATABASE_URL: expected sqlite:///path or postgresql://..., got {url!r}")
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver we install; the bare scheme would ask for psycopg2.
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def validate_timezone(name: str, variable: str = "timezone") -> str:
+    """Return `name` if it is a known IANA zone, else raise ConfigError."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{variable}: unknown time zone {name!r} (use an IANA name such as Europe/Berlin)") from None
+    return name
+
+
+def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings:
+    """Build Settings from `env` (default: os.environ plus ./.env)."""
+    if env is None:
+        if read_dotenv:
+            from dotenv import dotenv_values
+
+            env = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+            env.update(os.environ)
+        else:
+            env = dict(os.environ)
+    data_dir = Path(_get(env, "DIGEST_DATA_DIR", "digest-data")).expanduser()
+    database_url = _parse_database_url(
+        _get(env, "DIGEST_DATABASE_URL", f"sqlite:///{(data_dir / 'digest.sqlite3').resolve()}")
+    )
+    broker_url = _get(env, "DIGEST_BROKER_URL", DEFAULT_BROKER_URL)
+    if not re.match(r"^(redis|rediss|amqp|memory)://", broker_url):
+        raise ConfigError(f"DIGEST_BROKER_URL: expected redis://host:port/db, got {broker_url!r}")
+    smtp_url = _get(env, "DIGEST_SMTP_URL")
+    base_url = _get(env, "DIGEST_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise ConfigError(f"DIGEST_BASE_URL: expected an http(s):// URL, got {base_url!r}")
+    secret = _get(env, "DIGEST_SECRET_KEY")
+    if secret is not None and len(secret) < 16:
+        raise ConfigError("DIGEST_SECRET_KEY: must be at least 16 characters")
+    sources = tuple(s.strip() for s in re.split(r"[,\n]", _get(env, "DIGEST_SOURCES", DEFAULT_SOURCES)) if s.strip())
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        broker_url=broker_url,
+        smtp=parse_smtp_url(smtp_url) if smtp_url else None,
+        from_address=parse_from(_get(env, "DIGEST_FROM", DEFAULT_FROM)),
+        base_url=base_url,
+        secret_key=secret,
+        outbox_dir=Path(_get(env, "DIGEST_OUTBOX_DIR", str(data_dir / "outbox"))).expanduser(),
+        sources=sources,
+        default_timezone=validate_timezone(_get(env, "DIGEST_DEFAULT_TIMEZONE", "UTC"), "DIGEST_DEFAULT_TIMEZONE"),
+        default_hour=_parse_int(env, "DIGEST_DEFAULT_HOUR", 7, 0, 23),
+        candidate_days=_parse_int(env, "DIGEST_CANDIDATE_DAYS", 3, 1, 60),
+        lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 600, 30, 86400),
+        max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
+    )
+
+
+def _data_dir_secret(data_dir: Path) -> str:
+    """A random key kept in the data folder, so signed links survive restarts.
+
+    Without a configured key, links signed by one process would not verify in
+    another; this default is stable per data folder instead.
+    """
+    path = data_dir / "secret.key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+    except OSError:
+        # Read-only location: fall back to a per-process key.
+        return secrets.token_urlsafe(32)

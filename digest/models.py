@@ -1,0 +1,175 @@
+"""SQLAlchemy 2 typed models: sources, papers, subscribers, digests, digest items."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON, dt.datetime: UTCDateTime}
+
+
+class Source(Base):
+    """A feed or listing we ingest, with its health."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    url: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(40))
+    # True for sources added with `digest sources add` (run daily); False for
+    # ones only seen through DIGEST_SOURCES or an ad hoc `digest ingest FILE`.
+    added: Mapped[bool] = mapped_column(default=False)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_success_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None]
+    last_status: Mapped[str | None] = mapped_column(String(40))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_counts: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime]
+
+
+class Paper(Base):
+    """One work, whatever source or version it arrived from (key = canonical id)."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list] = mapped_column(JSON, default=list)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    url: Mapped[str | None] = mapped_column(Text)
+    pdf_url: Mapped[str | None] = mapped_column(Text)
+    doi: Mapped[str | None] = mapped_column(String(300))
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    source_names: Mapped[list] = mapped_column(JSON, default=list)
+    announced_at: Mapped[dt.datetime | None]
+    first_seen_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    upvotes: Mapped[int] = mapped_column(Integer, default=0)
+    comments: Mapped[int] = mapped_column(Integer, default=0)
+    github_stars: Mapped[int] = mapped_column(Integer, default=0)
+    content_hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"),)
+
+
+class Subscriber(Base):
+    """A person who receives digests; `email_key` is the address lower-cased (unique)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    email_key: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(20), default="active")  # pending|active|unsubscribed|bounced
+    topics: Mapped[list] = mapped_column(JSON, default=list)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    exclude: Mapped[list] = mapped_column(JSON, default=list)
+    authors: Mapped[list] = mapped_column(JSON, default=list)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    send_hour: Mapped[int] = mapped_column(Integer, default=7)
+    max_papers: Mapped[int] = mapped_column(Integer, default=10)
+    min_score: Mapped[float] = mapped_column(Float, default=0.0)
+    cadence: Mapped[str] = mapped_column(String(10), default="daily")
+    permanent_failures: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    confirmed_at: Mapped[dt.datetime | None]
+    unsubscribed_at: Mapped[dt.datetime | None]
+
+    digests: Mapped[list["Digest"]] = relationship(back_populates="subscriber")
+
+
+class Digest(Base):
+    """One edition for one subscriber; UNIQUE(subscriber, edition_date) is the idempotency key."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    edition_date: Mapped[dt.date]
+    # pending -> sending -> sent | skipped | failed | suppressed
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    message_id: Mapped[str | None] = mapped_column(String(300))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    paper_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="digests")
+    items: Mapped[list["DigestItem"]] = relationship(back_populates="digest", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "edition_date", name="uq_digest_subscriber_edition"),
+        Index("ix_digests_state_edition", "state", "edition_date"),
+    )
+
+
+class DigestItem(Base):
+    """Which paper went to whom, at which rank, with which score and reason."""
+
+    __tablename__ = "digest_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    topic: Mapped[str | None] = mapped_column(Text)
+
+    digest: Mapped[Digest] = relationship(back_populates="items")
+
+    __table_args__ = (
+        UniqueConstraint("digest_id", "paper_id", name="uq_item_digest_paper"),
+        Index("ix_items_subscriber_paper", "subscriber_id", "paper_id"),
+    )

@@ -1,0 +1,74 @@
+"""What happened: sources' health, digests by state, skips and failures (`digest status`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest.models import Digest, Paper, Source, Subscriber
+
+STATES = ("pending", "sending", "sent", "skipped", "failed", "suppressed")
+
+
+@dataclass
+class StatusReport:
+    sources: list[list] = field(default_factory=list)
+    papers: int = 0
+    papers_recent: int = 0
+    subscribers_text: str = ""
+    digests: list[list] = field(default_factory=list)
+    oldest_pending: str | None = None
+    skips: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+
+
+def source_rows(session: Session) -> list[list]:
+    rows = []
+    for s in session.scalars(select(Source).order_by(Source.name)):
+        counts = s.last_counts or {}
+        detail = (f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {counts.get('problems', 0)} problems"
+                  if counts else "")
+        if s.last_error and (s.consecutive_failures or counts.get("problems")):
+            detail = f"{detail}; " if detail and not s.consecutive_failures else ""
+            detail += f"last error {_when(s.last_error_at)}: {s.last_error[:100]}"
+        rows.append([s.name, s.kind, _when(s.last_success_at), s.last_status or "-", s.consecutive_failures or 0, detail])
+    return rows
+
+
+def get_status(session: Session, now: dt.datetime, days: int = 3) -> StatusReport:
+    """Everything `digest status` prints, for editions of the last `days` days."""
+    report = StatusReport(sources=source_rows(session))
+    report.papers = session.scalar(select(func.count(Paper.id))) or 0
+    report.papers_recent = session.scalar(
+        select(func.count(Paper.id)).where(Paper.first_seen_at >= now - dt.timedelta(hours=24))) or 0
+    by_status = dict(session.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all())
+    report.subscribers_text = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "none"
+    since = (now - dt.timedelta(days=days)).date()
+    table: dict[dt.date, dict[str, int]] = defaultdict(dict)
+    for date, state, count in session.execute(
+        select(Digest.edition_date, Digest.state, func.count()).where(Digest.edition_date >= since)
+        .group_by(Digest.edition_date, Digest.state)
+    ):
+        table[date][state] = count
+    report.digests = [[d.isoformat(), *[table[d].get(s, 0) for s in STATES]] for d in sorted(table, reverse=True)]
+    oldest = session.execute(
+        select(Digest.created_at, Subscriber.email).join(Subscriber).where(Digest.state.in_(("pending", "sending")))
+        .order_by(Digest.created_at).limit(1)).first()
+    if oldest:
+        report.oldest_pending = f"{oldest[1]} since {_when(oldest[0])}"
+    for date, email, state, reason, error in session.execute(
+        select(Digest.edition_date, Subscriber.email, Digest.state, Digest.reason, Digest.last_error).join(Subscriber)
+        .where(Digest.edition_date >= since, Digest.state.in_(("skipped", "failed", "suppressed")))
+        .order_by(Digest.edition_date.desc(), Subscriber.email).limit(50)
+    ):
+        line = f"{date} {email}: {state}: {reason or ''}{' — ' + error if error else ''}"
+        (report.failures if state == "failed" else report.skips).append(line)
+    return report
