@@ -17,12 +17,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from digest import ranking, render
 from digest.config import Settings
+from digest.db import utcnow
 from digest.mail import PermanentError, Sender, TransientError
 from digest.models import Digest, DigestItem, Paper, Subscriber
 from digest.subscriptions import make_token
@@ -58,18 +59,36 @@ def local_edition(subscriber: Subscriber, now: dt.datetime) -> tuple[dt.date, in
     return local.date(), local.hour
 
 
+WEEKLY_DAY = 0  # weekly subscribers get their roll-up on Monday, local time
+
+
 def get_due(session: Session, now: dt.datetime, *, respect_hour: bool, emails: list[str] | None = None,
             edition_date: dt.date | None = None) -> list[tuple[Subscriber, dt.date]]:
-    """Active subscribers whose edition is due: their local date, at or after their hour."""
+    """Active subscribers whose edition is due and not yet finished.
+
+    Scheduled runs (respect_hour) take a subscriber once their local clock has
+    reached their send hour on their local date (weekly ones on Mondays);
+    computing it with zoneinfo keeps it right across DST changes. Editions
+    already sent, skipped, failed or suppressed are left out; pending ones stay
+    in (they are retried).
+    """
     query = select(Subscriber).where(Subscriber.status == "active")
     if emails:
         query = query.where(Subscriber.email_key.in_([e.strip().lower() for e in emails]))
+    around = (now - dt.timedelta(days=1)).date(), now.date(), (now + dt.timedelta(days=1)).date()
+    finished = set(session.execute(
+        select(Digest.subscriber_id, Digest.edition_date)
+        .where(Digest.edition_date.in_({*around, edition_date} - {None}), Digest.state.in_(FINAL_STATES))
+    ).all())
     due = []
     for subscriber in session.scalars(query.order_by(Subscriber.id)):
-        date, hour = local_edition(subscriber, now)
-        if respect_hour and hour < subscriber.send_hour:
+        local = now.astimezone(ZoneInfo(subscriber.timezone))
+        if respect_hour and (local.hour < subscriber.send_hour
+                             or subscriber.cadence == "weekly" and local.weekday() != WEEKLY_DAY):
             continue
-        due.append((subscriber, edition_date or date))
+        date = edition_date or local.date()
+        if (subscriber.id, date) not in finished:
+            due.append((subscriber, date))
     return due
 
 
@@ -78,18 +97,22 @@ def _insert(session: Session):
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Digest)
 
 
-def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime) -> list[int]:
-    """Create missing Digest rows (one statement); return ids of rows still to deliver."""
-    if not due:
-        return []
-    rows = [{"subscriber_id": s.id, "edition_date": d, "state": "pending", "attempts": 0, "paper_count": 0,
-             "created_at": now, "updated_at": now} for s, d in due]
-    session.execute(_insert(session).on_conflict_do_nothing(index_elements=["subscriber_id", "edition_date"]), rows)
-    pairs = [and_(Digest.subscriber_id == s.id, Digest.edition_date == d) for s, d in due]
-    ids = []
-    for start in range(0, len(pairs), 300):
+def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime,
+              chunk: int = 500) -> list[int]:
+    """Create missing Digest rows (one statement per chunk); return ids of rows still to deliver.
+
+    Commits before returning, so tasks enqueued with these ids find their rows.
+    """
+    ids: list[int] = []
+    for start in range(0, len(due), chunk):
+        part = due[start : start + chunk]
+        rows = [{"subscriber_id": s.id, "edition_date": d, "state": "pending", "attempts": 0, "paper_count": 0,
+                 "created_at": now, "updated_at": now} for s, d in part]
+        session.execute(_insert(session).on_conflict_do_nothing(index_elements=["subscriber_id", "edition_date"]),
+                        rows)
         ids += session.scalars(
-            select(Digest.id).where(or_(*pairs[start : start + 300]))
+            select(Digest.id)
+            .where(tuple_(Digest.subscriber_id, Digest.edition_date).in_([(s.id, d) for s, d in part]))
             .where(or_(Digest.state == "pending", and_(Digest.state == "sending", Digest.lease_until < now)))
         ).all()
     session.commit()
@@ -109,14 +132,38 @@ def reset_for_resend(session: Session, due: list[tuple[Subscriber, dt.date]], no
     return count
 
 
-def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int) -> bool:
-    """Compare-and-swap pending (or an expired lease) → sending; True if we own the row now."""
+def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int) -> int | None:
+    """Compare-and-swap pending (or an expired lease) → sending.
+
+    Returns the attempt number we now hold (a fencing token for `renew`), or
+    None if another worker has the row or it is finished.
+    """
     result = session.execute(
         update(Digest)
         .where(Digest.id == digest_id)
         .where(or_(Digest.state == "pending", and_(Digest.state == "sending", Digest.lease_until < now)))
         .values(state="sending", lease_until=now + dt.timedelta(seconds=lease_seconds),
                 attempts=Digest.attempts + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    if result.rowcount != 1:
+        return None
+    return session.scalar(select(Digest.attempts).where(Digest.id == digest_id))
+
+
+def renew(session: Session, digest_id: int, attempt: int, lease_seconds: int) -> bool:
+    """Extend our lease right before SMTP; False if the row was taken over meanwhile.
+
+    A batch can outlive its lease (slow relay); a sweeper may then have handed
+    the row to another worker. The attempt number fences the old holder out,
+    so it never sends a second copy.
+    """
+    now = utcnow()
+    result = session.execute(
+        update(Digest)
+        .where(Digest.id == digest_id, Digest.state == "sending", Digest.attempts == attempt)
+        .values(lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -196,7 +243,7 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
     """Claim, rank together, render, send and record a batch of planned digests."""
     report = report or DeliveryReport()
     with factory() as session:
-        claimed = [i for i in digest_ids if claim(session, i, now, settings.lease_seconds)]
+        claimed = [i for i in digest_ids if claim(session, i, now, settings.lease_seconds) is not None]
         report.counts["busy"] += len(digest_ids) - len(claimed)
         if not claimed:
             return report
@@ -250,6 +297,9 @@ def _deliver_one(settings, session, digest, picks, papers, now, sender, report) 
                                score=p.score, reason=p.reason, topic=p.topic) for n, p in enumerate(picks, 1))
     session.commit()
     data = build_email(settings, digest, build_content(settings, subscriber, digest.edition_date, picks, papers), now)
+    if not renew(session, digest.id, digest.attempts, settings.lease_seconds):
+        report.add("busy", f"{subscriber.email}: taken over by another worker, not sent here")
+        return
     try:
         reply = sender.send(settings.from_address.addr_spec, subscriber.email, data)
     except PermanentError as exc:
