@@ -296,13 +296,15 @@ def _parse_date(value: str | None) -> dt.date | None:
 @click.option("--to", "emails", multiple=True, help="Only this subscriber; repeat for several.")
 @click.option("--dry-run", is_flag=True, help="Show who would get which papers; send and record nothing.")
 @click.option("--force", is_flag=True, help="Send again even if this edition was already sent.")
+@click.option("--enqueue", is_flag=True, help="Queue the batches on the Celery workers instead of sending here.")
 @click.pass_context
-def send(ctx, date_text, emails, dry_run, force) -> None:
+def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
     """Trigger the digest by hand, for everyone or for one subscriber, whatever the hour.
 
     \b
     Example:
       digest send --to ada@example.org --dry-run
+      digest send --enqueue          # let the running workers do it
     """
     from digest import subscriptions as subs
     from digest.jobs import send_due
@@ -323,8 +325,26 @@ def send(ctx, date_text, emails, dry_run, force) -> None:
     if dry_run:
         _dry_run(settings, factory, list(emails), edition)
         return
+    if enqueue:
+        _enqueue(settings, list(emails) or None, edition, force)
+        return
     _print_delivery(send_due(settings, now_utc(), respect_hour=False, emails=list(emails) or None,
                              edition_date=edition, force=force))
+
+
+def _enqueue(settings, emails, edition, force) -> None:
+    from digest.jobs import plan_manual
+
+    batches = plan_manual(settings, now_utc(), emails=emails, edition_date=edition, force=force)
+    try:
+        # The CLI is the one place in digest/ that reaches for the scheduler,
+        # and only here: the library itself never depends on Celery.
+        from scheduler.tasks import enqueue_batches
+
+        count = enqueue_batches(batches)
+    except Exception as exc:  # broker down: the rows stay pending for the sweeper
+        raise click.ClickException(f"could not queue on {settings.broker_url}: {exc}") from None
+    click.echo(f"queued {count} digests in {len(batches)} batches on {settings.broker_url}")
 
 
 def _dry_run(settings, factory, emails, edition) -> None:

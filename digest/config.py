@@ -61,10 +61,14 @@ class Settings:
     sources: tuple[str, ...]
     default_timezone: str = "UTC"
     default_hour: int = 7
+    pending_days: int = 7  # unconfirmed sign-ups are deleted after this many days
+    proxy_hops: int = 0  # reverse proxies in front of the web app (trusted X-Forwarded-For hops)
     candidate_days: int = 3
     recency_half_life_hours: float = 36.0
     lease_seconds: int = 600
     max_attempts: int = 5
+    ingest_interval_minutes: int = 60
+    batch_size: int = 100
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -196,8 +200,12 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         default_timezone=validate_timezone(_get(env, "DIGEST_DEFAULT_TIMEZONE", "UTC"), "DIGEST_DEFAULT_TIMEZONE"),
         default_hour=_parse_int(env, "DIGEST_DEFAULT_HOUR", 7, 0, 23),
         candidate_days=_parse_int(env, "DIGEST_CANDIDATE_DAYS", 3, 1, 60),
-        lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 600, 30, 86400),
+        lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 600, 5, 86400),
+        ingest_interval_minutes=_parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
+        batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
         max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
+        pending_days=_parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
+        proxy_hops=_parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
     )
 
 

@@ -63,8 +63,8 @@ WEEKLY_DAY = 0  # weekly subscribers get their roll-up on Monday, local time
 
 
 def get_due(session: Session, now: dt.datetime, *, respect_hour: bool, emails: list[str] | None = None,
-            edition_date: dt.date | None = None) -> list[tuple[Subscriber, dt.date]]:
-    """Active subscribers whose edition is due and not yet finished.
+            edition_date: dt.date | None = None, include_finished: bool = False) -> list[tuple[Subscriber, dt.date]]:
+    """Active subscribers whose edition is due and not yet finished (or finished too, for --force).
 
     Scheduled runs (respect_hour) take a subscriber once their local clock has
     reached their send hour on their local date (weekly ones on Mondays);
@@ -87,7 +87,7 @@ def get_due(session: Session, now: dt.datetime, *, respect_hour: bool, emails: l
                              or subscriber.cadence == "weekly" and local.weekday() != WEEKLY_DAY):
             continue
         date = edition_date or local.date()
-        if (subscriber.id, date) not in finished:
+        if include_finished or (subscriber.id, date) not in finished:
             due.append((subscriber, date))
     return due
 
@@ -150,6 +150,17 @@ def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int
     if result.rowcount != 1:
         return None
     return session.scalar(select(Digest.attempts).where(Digest.id == digest_id))
+
+
+def get_stalled(session: Session, now: dt.datetime, stale_seconds: int) -> list[int]:
+    """Ids of rows whose lease expired, or that sat pending longer than `stale_seconds`."""
+    stale = now - dt.timedelta(seconds=stale_seconds)
+    return sorted(session.scalars(
+        select(Digest.id).where(or_(
+            and_(Digest.state == "sending", Digest.lease_until < now),
+            and_(Digest.state == "pending", Digest.updated_at < stale),
+        ))
+    ).all())
 
 
 def renew(session: Session, digest_id: int, attempt: int, lease_seconds: int) -> bool:

@@ -49,23 +49,80 @@ def run_ingest(settings: Settings, specs: list[ingest.SourceSpec], now: dt.datet
     return summaries
 
 
+def plan_manual(settings: Settings, now: dt.datetime, *, respect_hour: bool = False,
+                emails: list[str] | None = None, edition_date: dt.date | None = None,
+                force: bool = False) -> list[list[int]]:
+    """Plan the digests a by-hand send covers; committed batches of ids to deliver."""
+    ensure_schema(settings.database_url)
+    with session_factory(settings.database_url)() as session:
+        if force:
+            everyone = delivery.get_due(session, now, respect_hour=respect_hour, emails=emails,
+                                        edition_date=edition_date, include_finished=True)
+            delivery.reset_for_resend(session, everyone, now)
+        due = delivery.get_due(session, now, respect_hour=respect_hour, emails=emails, edition_date=edition_date)
+        ids = delivery.bulk_plan(session, due, now)
+    return chunked(ids, settings.batch_size)
+
+
 def send_due(settings: Settings, now: dt.datetime, *, respect_hour: bool, emails: list[str] | None = None,
-             edition_date: dt.date | None = None, force: bool = False, sender: Sender | None = None,
-             batch_size: int = 200) -> delivery.DeliveryReport:
-    """Plan and deliver every due digest (or those of `emails`)."""
+             edition_date: dt.date | None = None, force: bool = False,
+             sender: Sender | None = None) -> delivery.DeliveryReport:
+    """Plan and deliver, in this process, every due digest (or those of `emails`)."""
+    batches = plan_manual(settings, now, respect_hour=respect_hour, emails=emails, edition_date=edition_date,
+                          force=force)
+    factory = session_factory(settings.database_url)
+    report = delivery.DeliveryReport()
+    sender = sender or make_sender(settings)
+    for ids in batches:
+        delivery.deliver(settings, factory, ids, now, sender, report)
+    sender.close()
+    return report
+
+
+def get_sources_due(settings: Settings, session, now: dt.datetime) -> list[ingest.SourceSpec]:
+    """Configured sources not attempted within DIGEST_INGEST_INTERVAL_MINUTES."""
+    cutoff = now - dt.timedelta(minutes=settings.ingest_interval_minutes)
+    last = dict(session.execute(select(Source.name, Source.last_attempt_at)).all())
+    return [spec for spec in configured_specs(settings, session)
+            if last.get(spec.name) is None or last[spec.name] <= cutoff]
+
+
+def chunked(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def plan_tick(settings: Settings, now: dt.datetime) -> list[list[int]]:
+    """One scheduler tick: ingest the sources that are due, then plan due digests.
+
+    Returns the pending digest ids in batches; the rows are committed before
+    this returns, so the caller may enqueue them at once.
+    """
     ensure_schema(settings.database_url)
     factory = session_factory(settings.database_url)
     with factory() as session:
-        due = delivery.get_due(session, now, respect_hour=respect_hour, emails=emails, edition_date=edition_date)
-        if force:
-            delivery.reset_for_resend(session, due, now)
+        specs = get_sources_due(settings, session, now)
+    if specs:
+        run_ingest(settings, specs, now)  # ingestion runs before the sends that need it
+    with factory() as session:
+        due = delivery.get_due(session, now, respect_hour=True)
         ids = delivery.bulk_plan(session, due, now)
-    report = delivery.DeliveryReport()
-    sender = sender or make_sender(settings)
-    for start in range(0, len(ids), batch_size):
-        delivery.deliver(settings, factory, ids[start : start + batch_size], now, sender, report)
-    sender.close()
-    return report
+    return chunked(ids, settings.batch_size)
+
+
+def plan_sweep(settings: Settings, now: dt.datetime, stale_seconds: int = 120) -> list[list[int]]:
+    """Rows to hand to a worker again: an expired lease (a worker died) or pending too long (a lost task)."""
+    ensure_schema(settings.database_url)
+    with session_factory(settings.database_url)() as session:
+        ids = delivery.get_stalled(session, now, stale_seconds)
+    return chunked(ids, settings.batch_size)
+
+
+def deliver_ids(settings: Settings, ids: list[int], now: dt.datetime,
+                sender: Sender | None = None) -> delivery.DeliveryReport:
+    """Deliver one batch of planned digests over one sender connection."""
+    ensure_schema(settings.database_url)
+    return delivery.deliver(settings, session_factory(settings.database_url), ids, now,
+                            sender or make_sender(settings))
 
 
 def run_daily(settings: Settings, now: dt.datetime, sender: Sender | None = None) -> RunReport:

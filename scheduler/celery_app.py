@@ -1,0 +1,63 @@
+"""The Celery app and the settings chosen for it (each one says why)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+from digest.config import load_settings
+
+# One visibility timeout everywhere: Redis redelivers a message that is not
+# acknowledged within it, so every time limit below stays well under it and we
+# never use long ETA/countdown tasks (they would be redelivered and run twice).
+VISIBILITY_TIMEOUT = 3600
+TASK_TIME_LIMIT = 900  # hard kill; a batch of 100 digests takes seconds
+TASK_SOFT_TIME_LIMIT = 840
+TICK_SECONDS = float(os.environ.get("DIGEST_TICK_SECONDS", "300"))
+SWEEP_SECONDS = float(os.environ.get("DIGEST_SWEEP_SECONDS", "60"))
+
+
+def make_app() -> Celery:
+    settings = load_settings()
+    queue = os.environ.get("DIGEST_QUEUE", "digest")
+    app = Celery("digest", broker=settings.broker_url, include=["scheduler.tasks"])
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.conf.update(
+        # Side effects are idempotent (rows are claimed), so prefer redelivery
+        # over loss: acknowledge after the task ran, and requeue when the
+        # worker process dies under it.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # A worker holds one message at a time: a batch waits in Redis, not in
+        # a busy worker's prefetch buffer, so another worker can take it.
+        worker_prefetch_multiplier=1,
+        task_time_limit=TASK_TIME_LIMIT,
+        task_soft_time_limit=TASK_SOFT_TIME_LIMIT,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        # Results live in the database rows; nothing reads Celery results.
+        task_ignore_result=True,
+        # Bound memory growth of long-lived worker processes.
+        worker_max_tasks_per_child=200,
+        worker_max_memory_per_child=400_000,  # KiB
+        broker_connection_retry_on_startup=True,
+        task_default_queue=queue,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        beat_schedule={
+            # Due work is computed from the database on every tick, in UTC;
+            # no per-subscriber crontab entries (Celery's DST handling in
+            # crontab has open bugs; zoneinfo does it in digest.delivery).
+            "tick": {"task": "digest.tick", "schedule": TICK_SECONDS, "options": {"expires": TICK_SECONDS}},
+            "sweep": {"task": "digest.sweep", "schedule": SWEEP_SECONDS, "options": {"expires": SWEEP_SECONDS}},
+        },
+    )
+    return app
+
+
+app = make_app()

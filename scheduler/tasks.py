@@ -1,0 +1,68 @@
+"""Thin task wrappers: ids and ISO dates in, digest/ functions do the work."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from celery import shared_task
+
+from digest.config import load_settings
+from digest.db import utcnow
+from digest import jobs
+
+log = logging.getLogger(__name__)
+TICK_LOCK = "digest:lock:tick"
+
+
+def _settings():
+    return load_settings()
+
+
+def _enqueue(batches: list[list[int]]) -> int:
+    for ids in batches:
+        deliver_batch.delay(ids)
+    return sum(len(b) for b in batches)
+
+
+@shared_task(name="digest.tick")
+def tick() -> int:
+    """Ingest due sources, plan due digests, fan the batches out. One tick at a time, however many beats."""
+    settings = _settings()
+    client = redis.Redis.from_url(settings.broker_url)
+    # Two beats would tick twice; the lock makes the second tick a no-op (the
+    # per-row claim would make it harmless anyway, this just saves the work).
+    lock = client.lock(TICK_LOCK, timeout=600, blocking=False)
+    if not lock.acquire(blocking=False):
+        log.info("tick skipped: another tick holds the lock")
+        return 0
+    try:
+        count = _enqueue(jobs.plan_tick(settings, utcnow()))
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass
+    log.info("tick: %d digests queued", count)
+    return count
+
+
+@shared_task(name="digest.sweep")
+def sweep() -> int:
+    """Re-queue rows whose worker died (lease expired) or whose task was lost."""
+    count = _enqueue(jobs.plan_sweep(_settings(), utcnow()))
+    if count:
+        log.warning("sweep: %d stalled digests re-queued", count)
+    return count
+
+
+@shared_task(name="digest.deliver_batch", bind=True, max_retries=5)
+def deliver_batch(self, digest_ids: list[int]) -> dict:
+    """Claim, rank, render and send one batch; rows others hold are left to them."""
+    report = jobs.deliver_ids(_settings(), [int(i) for i in digest_ids], utcnow())
+    return dict(report.counts)
+
+
+def enqueue_batches(batches: list[list[int]]) -> int:
+    """Queue planned batches on the workers (`digest send --enqueue`)."""
+    return _enqueue(batches)

@@ -1,0 +1,185 @@
+"""Every CLI command, its happy path and its error paths (exit status 2, one line, nothing written)."""
+
+from __future__ import annotations
+
+import email
+import os
+import subprocess
+import sys
+from email import policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from conftest import SEED_LISTING, make_env
+from digest.cli import cli
+from digest.db import session_factory
+from digest.models import Digest, Paper, Subscriber
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch, db_url):
+    """Invoke the CLI in an empty working directory with a test environment."""
+    monkeypatch.chdir(tmp_path)
+    env = make_env(tmp_path, db_url)
+
+    def invoke(*args, **extra_env):
+        result = CliRunner().invoke(cli, list(args), env={**env, **extra_env}, catch_exceptions=False)
+        return result
+
+    invoke.env = env
+    invoke.url = db_url
+    return invoke
+
+
+def count(url, model):
+    with session_factory(url)() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_every_command_help_shows_an_example(run):
+    commands = ["init", "demo", "subscribe", "unsubscribe", "subscribers", "ingest", "run", "send", "preview",
+                "status", "sources add", "sources list", "sources remove"]
+    for name in commands:
+        result = run(*name.split(), "--help")
+        assert result.exit_code == 0, name
+        assert "Example:" in result.output and "digest " in result.output, name
+
+
+def test_init_reports_the_schema_revision(run):
+    result = run("init")
+    assert result.exit_code == 0
+    assert "schema at revision 0001" in result.output or "schema at revision" in result.output
+
+
+def test_demo_writes_one_eml_per_sample_subscriber_and_an_index(run, tmp_path):
+    result = run("demo")
+    assert result.exit_code == 0, result.output
+    assert "seeds: 158 new" in result.output
+    emls = sorted((tmp_path / "outbox").glob("*/*.eml"))
+    assert len(emls) == 5
+    index = (tmp_path / "outbox" / "index.html").read_text()
+    for path in emls:
+        assert path.relative_to(tmp_path / "outbox").as_posix() in index
+    msg = email.message_from_bytes(emls[0].read_bytes(), policy=policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert "outbox:" in result.output
+
+    again = run("demo")
+    assert again.exit_code == 0
+    assert "nothing new to send" in again.output
+    assert len(list((tmp_path / "outbox").glob("*/*.eml"))) == 5
+    assert count(run.url, Digest) == 5
+
+
+def test_subscribe_then_list_then_unsubscribe(run):
+    result = run("subscribe", "Ada@Example.org", "--topic", "LLM quantization", "--topic", "pruning",
+                 "--category", "cs.LG", "--exclude", "survey", "--timezone", "Europe/Berlin", "--hour", "6",
+                 "--max-papers", "5")
+    assert result.exit_code == 0, result.output
+    listed = run("subscribers")
+    assert "Ada@example.org" in listed.output and "LLM quantization; pruning" in listed.output
+    assert "Europe/Berlin" in listed.output and "06:00" in listed.output and "active" in listed.output
+    assert run("unsubscribe", "ada@EXAMPLE.org").exit_code == 0
+    assert "unsubscribed" in run("subscribers").output
+    # The address is unique ignoring case: subscribing again updates, never duplicates.
+    assert run("subscribe", "ADA@example.org", "--topic", "x").exit_code == 0
+    assert count(run.url, Subscriber) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["subscribe", "not-an-address", "--topic", "x"], "invalid email address"),
+    (["subscribe", "a@example.org", "--timezone", "Mars/Olympus"], "unknown time zone"),
+    (["subscribe", "a@example.org", "--hour", "25"], "Invalid value for '--hour'"),
+    (["unsubscribe", "nobody@example.org"], "no subscriber"),
+    (["preview", "nobody@example.org"], "no subscriber"),
+    (["send", "--date", "yesterday"], "expected YYYY-MM-DD"),
+    (["send", "--to", "bad@@address"], "invalid email address"),
+    (["ingest", "--kind", "nonsense", "x.xml"], "unknown kind"),
+])
+def test_usage_errors_exit_2_with_one_line_and_write_nothing(run, args, message):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert count(run.url, Subscriber) == 0
+
+
+def test_invalid_environment_value_is_refused_naming_the_variable(run):
+    result = run("status", DIGEST_SMTP_URL="ftp://relay")
+    assert result.exit_code == 2
+    assert "DIGEST_SMTP_URL" in result.output
+    assert run("status", DIGEST_LEASE_SECONDS="soon").exit_code == 2
+
+
+def test_ingest_reports_an_unreadable_file_and_goes_on(run, tmp_path):
+    listing = tmp_path / "listing.txt"
+    listing.write_bytes(SEED_LISTING.read_bytes())
+    result = run("ingest", str(tmp_path / "missing.xml"), str(listing))
+    assert result.exit_code == 0, result.output
+    assert "missing.xml" in result.output and "No such file" in result.output
+    assert "listing.txt: 158 new" in result.output
+    assert count(run.url, Paper) == 158
+    status = run("status")
+    assert "missing.xml" in status.output and "error" in status.output
+
+
+def test_ingest_of_only_bad_sources_is_an_error(run, tmp_path):
+    result = run("ingest", str(tmp_path / "missing.xml"))
+    assert result.exit_code == 2
+    assert "no source could be read" in result.output
+
+
+def test_send_dry_run_records_nothing_then_send_and_force(run):
+    run("ingest", "seeds")
+    run("subscribe", "ada@example.org", "--topic", "LLM quantization")
+    dry = run("send", "--dry-run")
+    assert "ada@example.org" in dry.output and "would get" in dry.output
+    assert count(run.url, Digest) == 0
+    sent = run("send", "--to", "ada@example.org")
+    assert "1 sent" in sent.output
+    assert "nothing new to send" in run("send").output
+    forced = run("send", "--force", "--to", "ada@example.org")
+    assert "1 sent" in forced.output
+
+
+def test_preview_writes_html_and_records_nothing(run, tmp_path):
+    run("ingest", "seeds")
+    run("subscribe", "grace@example.org", "--topic", "efficient attention")
+    result = run("preview", "grace@example.org", "--out", str(tmp_path / "p.html"))
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "p.html").read_text()
+    assert "<html" in html and "attention" in html.lower()
+    assert count(run.url, Digest) == 0
+
+
+def test_run_ingests_configured_sources_and_sends_what_is_due(run):
+    run("subscribe", "night@example.org", "--topic", "quantum algorithms", "--hour", "0")
+    result = run("run")
+    assert result.exit_code == 0, result.output
+    assert "seeds: 158 new" in result.output
+    assert "1 sent" in result.output
+    status = run("status")
+    assert "seeds" in status.output and "sent" in status.output
+
+
+def test_sources_add_list_remove(run, tmp_path):
+    listing = tmp_path / "mine.txt"
+    listing.write_bytes(SEED_LISTING.read_bytes())
+    assert run("sources", "add", "mine", str(listing)).exit_code == 0
+    assert "mine" in run("sources", "list").output
+    assert run("sources", "add", "bad", str(listing), "--kind", "nope").exit_code == 2
+    assert run("sources", "remove", "mine").exit_code == 0
+    assert run("sources", "remove", "mine").exit_code == 2
+
+
+def test_console_script_prints_one_line_without_traceback(tmp_path, sqlite_url):
+    env = {**os.environ, **make_env(tmp_path, sqlite_url)}
+    exe = Path(sys.executable).with_name("digest")
+    result = subprocess.run([str(exe), "subscribe", "nope"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert "invalid email address" in result.stderr and "Traceback" not in result.stderr
