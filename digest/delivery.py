@@ -260,7 +260,7 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
             return report
         digests = session.scalars(select(Digest).where(Digest.id.in_(claimed)).order_by(Digest.id)).all()
         subscribers = {d.subscriber_id: d.subscriber for d in digests}
-        live = [d for d in digests if _check_suppressed(session, d, now, report)]
+        live = [d for d in digests if _is_deliverable(settings, session, d, now, report)]
         candidates, papers = get_candidates(session, now, settings.candidate_days)
         sent_before = get_already_sent(session, [d.subscriber_id for d in live], list(papers), claimed)
         picks = ranking.rank([profile_of(subscribers[d.subscriber_id]) for d in live], candidates, now,
@@ -271,13 +271,22 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
     return report
 
 
-def _check_suppressed(session: Session, digest: Digest, now: dt.datetime, report: DeliveryReport) -> bool:
+def _is_deliverable(settings: Settings, session: Session, digest: Digest, now: dt.datetime,
+                    report: DeliveryReport) -> bool:
+    """False (and the row finished) for a subscriber who left, or a row that keeps killing its batch."""
     subscriber = digest.subscriber
-    if subscriber.status == "active":
-        return True
-    _finish(session, digest, "suppressed", now, reason=f"subscriber is {subscriber.status}")
-    report.add("suppressed", f"{subscriber.email}: suppressed ({subscriber.status})")
-    return False
+    if subscriber.status != "active":
+        _finish(session, digest, "suppressed", now, reason=f"subscriber is {subscriber.status}")
+        report.add("suppressed", f"{subscriber.email}: suppressed ({subscriber.status})")
+        return False
+    if digest.attempts > settings.max_attempts:
+        # Claimed this often without ending: every batch holding it crashed or
+        # was killed. Stop the sweeper from re-queueing it forever.
+        _finish(session, digest, "failed", now, reason=f"gave up after {digest.attempts - 1} attempts",
+                error=digest.last_error or "the worker never finished this digest")
+        report.add("failed", f"{subscriber.email}: failed (gave up after {digest.attempts - 1} attempts)")
+        return False
+    return True
 
 
 def _finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, reason: str | None = None,

@@ -109,11 +109,11 @@ def plan_tick(settings: Settings, now: dt.datetime) -> list[list[int]]:
     return chunked(ids, settings.batch_size)
 
 
-def plan_sweep(settings: Settings, now: dt.datetime, stale_seconds: int = 120) -> list[list[int]]:
+def plan_sweep(settings: Settings, now: dt.datetime) -> list[list[int]]:
     """Rows to hand to a worker again: an expired lease (a worker died) or pending too long (a lost task)."""
     ensure_schema(settings.database_url)
     with session_factory(settings.database_url)() as session:
-        ids = delivery.get_stalled(session, now, stale_seconds)
+        ids = delivery.get_stalled(session, now, settings.stale_seconds)
     return chunked(ids, settings.batch_size)
 
 
