@@ -237,7 +237,7 @@ def ingest(ctx, sources, kind) -> None:
     click.echo(f"total: {totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
                f"{totals['problems']} problems")
     if all(s.status == "error" for s in summaries):
-        raise UserError("no source could be read")
+        raise click.ClickException("no source could be read")  # exit 1: not a usage error
 
 
 def _ingest_with_progress(settings, specs):
@@ -442,24 +442,35 @@ def sources() -> None:
 @sources.command("add")
 @click.argument("name")
 @click.argument("url")
-@click.option("--kind", help="Source kind (guessed from the URL when omitted).")
+@click.option("--kind", help="Source kind: arxiv-rss, arxiv-api, hf-daily, rss, listing, auto "
+                             "(guessed from the URL or the content when omitted).")
+@click.option("--no-check", is_flag=True, help="Do not fetch the URL now to check it.")
 @click.pass_context
-def sources_add(ctx, name, url, kind) -> None:
-    """Add a source NAME at URL (a feed URL or a file path).
+def sources_add(ctx, name, url, kind, no_check) -> None:
+    """Add a source NAME at URL (a feed URL or a file path); the URL is fetched once to check it.
 
     \b
     Example:
-      digest sources add hf-daily https://huggingface.co/api/daily_papers --kind hf-daily
+      digest sources add cs-lg https://rss.arxiv.org/rss/cs.LG
+      digest sources add hf https://huggingface.co/api/daily_papers
     """
-    from digest.ingest import add_source, SourceError
-    from digest.sources import UnknownKind
+    from functools import partial
 
+    from digest.fetch import fetch
+    from digest.ingest import SourceError, add_source
+    from digest.sources import KINDS, UnknownKind
+
+    if kind is not None and kind not in KINDS:
+        raise UserError(f"unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
     settings = settings_of(ctx)
+    fetcher = None if no_check else partial(fetch, retries=0, connect_timeout=5.0, read_timeout=15.0)
     try:
         with _session(settings).begin() as session:
-            source = add_source(session, name, url, kind, now_utc())
-    except (UnknownKind, SourceError) as exc:
+            source = add_source(session, name, url, kind, now_utc(), fetcher=fetcher)
+    except UnknownKind as exc:
         raise UserError(str(exc)) from None
+    except SourceError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"added {source.name} ({source.kind}): {source.url}")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,7 +19,7 @@ from digest.resources import resource_dir
 from digest.sources import PaperEntry, ParseResult, UnknownKind, detect_kind, parse
 
 SEEDS_NAME = "seeds"
-_KEY_CHUNK = 500
+_KEY_CHUNK = 1000
 
 
 class SourceError(Exception):
@@ -74,106 +74,133 @@ def resolve_spec(session: Session, text: str, kind: str | None = None) -> Source
     name, location = text, text
     if "=" in text and not text.startswith(("http://", "https://", "/", ".")):
         name, location = (part.strip() for part in text.split("=", 1))
-    if not location.startswith(("http://", "https://")):
-        path = Path(location).expanduser()
-        location = str(path.resolve())
-        if name == text:
-            name = path.name
-    return SourceSpec(name, location, kind or detect_kind(location))
+    if location.startswith(("http://", "https://")):
+        return SourceSpec(name, location, kind or detect_kind(location))
+    path = Path(location).expanduser()
+    location = str(path.resolve())
+    if name == text:
+        name = path.name
+    return SourceSpec(name, location, kind or detect_kind(location, _head(path)))
+
+
+def _head(path: Path) -> bytes | None:
+    """The first bytes of a file, to sniff its kind; None if it cannot be read (ingest reports why)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(64 * 1024)
+    except OSError:
+        return None
 
 
 def content_hash(entry: PaperEntry) -> str:
+    """What a source said about a paper; equal hashes mean there is nothing to write."""
     payload = [entry.title, entry.abstract, entry.authors, entry.categories, entry.version,
-               entry.upvotes, entry.comments, entry.github_stars, entry.url, entry.doi]
+               entry.upvotes, entry.comments, entry.github_stars, entry.url, entry.doi, entry.announced_at,
+               sorted(entry.extra.items())]
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
 
 
 def _insert(session: Session):
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Paper)
+    # Core table, not the ORM entity: the ORM bulk path adds per-row bookkeeping we do not need.
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Paper.__table__)
 
 
-def _merge(row: dict, entry: PaperEntry, source: str, now: dt.datetime) -> dict | None:
+_VOLATILE_EXTRA = frozenset({"announce_type", "github_repo", "hf_submitted_at"})
+_INSERTED = ("key", "version", "title", "abstract", "authors", "categories", "url", "pdf_url", "doi",
+             "announced_at", "upvotes", "comments", "github_stars")
+_MERGED = ("version", "title", "abstract", "authors", "categories", "url", "pdf_url", "doi", "announced_at",
+           "upvotes", "comments", "github_stars", "extra", "source_names")
+
+
+def _merge(row: dict, entry: PaperEntry, source: str) -> dict | None:
     """The changes `entry` brings to an existing row, or None if it brings none.
 
-    A newer version replaces title, abstract and version; popularity keeps the
-    best figure any source reported; the paper stays as new as it was (its
-    first_seen_at never moves), so a v2 or a cross-list is not new again.
+    A newer version replaces title, abstract and version (and authors and
+    categories when strictly newer); popularity keeps the best figure any
+    source reported; first_seen_at never moves, so a v2, a cross-list or the
+    same paper from another source is never "new" again.
     """
     changes: dict = {}
-    newer = (entry.version or 0) >= (row["version"] or 0)
-    if newer:
-        for name in ("title", "abstract", "version"):
-            value = getattr(entry, name)
-            if value and value != row[name]:
-                changes[name] = value
-    for name in ("authors", "categories"):
-        if getattr(entry, name) and not row[name]:
-            changes[name] = getattr(entry, name)
-    for name in ("url", "pdf_url", "doi", "announced_at"):
-        if getattr(entry, name) and not row[name]:
+    version, known = entry.version or 0, row["version"] or 0
+    refill = ("title", "abstract", "version") + (("authors", "categories") if version > known else ())
+    for name in refill if version >= known else ():
+        value = getattr(entry, name)
+        if value and value != row[name]:
+            changes[name] = value
+    for name in ("authors", "categories", "url", "pdf_url", "doi", "announced_at"):
+        if name not in changes and getattr(entry, name) and not row[name]:
             changes[name] = getattr(entry, name)
     for name in ("upvotes", "comments", "github_stars"):
         if getattr(entry, name) > row[name]:
             changes[name] = getattr(entry, name)
-    extra = {**(row["extra"] or {}), **{k: v for k, v in entry.extra.items() if v not in (None, "", [])}}
+    given = {k: v for k, v in entry.extra.items() if v not in (None, "", [])}
+    # Details fill gaps; they replace what is known only from a newer version, or when they are
+    # news by nature (the latest announce type, a repo added on HF).
+    replacing = given if version > known else {k: v for k, v in given.items() if k in _VOLATILE_EXTRA}
+    extra = {**given, **(row["extra"] or {}), **replacing}
     if extra != (row["extra"] or {}):
         changes["extra"] = extra
     if source not in row["source_names"]:
         changes["source_names"] = [*row["source_names"], source]
-    if not changes:
-        return None
-    changes["content_hash"] = content_hash(entry)
-    changes["updated_at"] = now
-    return changes
+    return changes or None
 
 
 def bulk_upsert_papers(session: Session, entries: Iterable[PaperEntry], source: str,
                        now: dt.datetime) -> tuple[int, int, int]:
-    """Insert new papers and update changed ones in bulk; return (new, updated, unchanged)."""
+    """Insert new papers and update changed ones in bulk; return (new, updated, unchanged).
+
+    Per batch of keys: one SELECT of the known rows, one multi-row INSERT, one
+    executemany UPDATE (every updated row sets the same columns); unchanged
+    papers are not written at all.
+    """
     by_key: dict[str, PaperEntry] = {}
     for entry in entries:  # the same paper twice in one feed (new + cross): keep the newest version
         kept = by_key.get(entry.key)
         if kept is None or (entry.version or 0) > (kept.version or 0):
             by_key[entry.key] = entry
     keys = list(by_key)
-    columns = (Paper.id, Paper.key, Paper.version, Paper.title, Paper.abstract, Paper.authors, Paper.categories,
-               Paper.url, Paper.pdf_url, Paper.doi, Paper.announced_at, Paper.upvotes, Paper.comments,
-               Paper.github_stars, Paper.extra, Paper.source_names, Paper.content_hash)
-    existing: dict[str, dict] = {}
+    new = updated = 0
     for start in range(0, len(keys), _KEY_CHUNK):
-        chunk = keys[start : start + _KEY_CHUNK]
-        for row in session.execute(select(*columns).where(Paper.key.in_(chunk))).mappings():
-            existing[row["key"]] = dict(row)
-    inserts, updates = [], []
-    for key, entry in by_key.items():
-        row = existing.get(key)
+        batch = {key: by_key[key] for key in keys[start : start + _KEY_CHUNK]}
+        inserts, updates = _plan_batch(session, batch, source, now)
+        if inserts:
+            # ON CONFLICT DO NOTHING: a concurrent ingest of the same paper is not an error.
+            session.execute(_insert(session).on_conflict_do_nothing(index_elements=["key"]), inserts)
+        if updates:
+            session.execute(update(Paper), updates)
+        new, updated = new + len(inserts), updated + len(updates)
+    return new, updated, len(by_key) - new - updated
+
+
+def _plan_batch(session: Session, batch: dict[str, PaperEntry], source: str,
+                now: dt.datetime) -> tuple[list[dict], list[dict]]:
+    # Light read first: most papers of a re-read feed are unchanged, and need no more than their hash.
+    known = {row.key: row for row in session.execute(
+        select(Paper.id, Paper.key, Paper.content_hash, Paper.source_names).where(Paper.key.in_(list(batch))))}
+    inserts, candidates = [], {}
+    for key, entry in batch.items():
+        row, digest_of_entry = known.get(key), content_hash(entry)
         if row is None:
-            inserts.append(_new_row(entry, source, now))
-        elif row["content_hash"] != content_hash(entry) or source not in row["source_names"]:
-            changes = _merge(row, entry, source, now)
+            inserts.append(_new_row(entry, source, now, digest_of_entry))
+        elif row.content_hash != digest_of_entry or source not in row.source_names:
+            candidates[row.id] = (entry, digest_of_entry)
+    updates = []
+    if candidates:
+        columns = (Paper.id, *(getattr(Paper, name) for name in _MERGED))
+        for row in session.execute(select(*columns).where(Paper.id.in_(list(candidates)))).mappings():
+            entry, digest_of_entry = candidates[row["id"]]
+            changes = _merge(row, entry, source)
             if changes:
-                updates.append({"id": row["id"], **changes})
-    if inserts:
-        # ON CONFLICT DO NOTHING: a concurrent ingest of the same paper is not an error.
-        session.execute(_insert(session).on_conflict_do_nothing(index_elements=["key"]), inserts)
-    if updates:
-        for group in _group_by_columns(updates):
-            session.execute(update(Paper), group)
-    return len(inserts), len(updates), len(by_key) - len(inserts) - len(updates)
+                merged = {name: changes.get(name, row[name]) for name in _MERGED}
+                updates.append({"id": row["id"], **merged, "content_hash": digest_of_entry, "updated_at": now})
+    return inserts, updates
 
 
-def _group_by_columns(rows: list[dict]) -> list[list[dict]]:
-    """executemany needs the same columns in every row of a batch."""
-    groups: dict[tuple, list[dict]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    return list(groups.values())
-
-
-def _new_row(entry: PaperEntry, source: str, now: dt.datetime) -> dict:
-    row = asdict(entry)
-    row.pop("announce_type")
-    row.update(source_names=[source], first_seen_at=now, updated_at=now, content_hash=content_hash(entry))
+def _new_row(entry: PaperEntry, source: str, now: dt.datetime, digest_of_entry: str) -> dict:
+    # A shallow read, not dataclasses.asdict: its deep copy was most of the cost of a 10,000-row upsert.
+    row = {name: getattr(entry, name) for name in _INSERTED}
+    row["extra"] = {k: v for k, v in entry.extra.items() if v not in (None, "", [])}
+    row.update(source_names=[source], first_seen_at=now, updated_at=now, content_hash=digest_of_entry)
     return row
 
 
@@ -194,21 +221,29 @@ def record_failure(source: Source, message: str, now: dt.datetime, status: str =
     source.consecutive_failures = (source.consecutive_failures or 0) + 1
 
 
-def read_source(spec: SourceSpec, source: Source, fetcher: Callable = fetch_mod.fetch):
-    """Bytes of the source, or None when the server says 304 Not Modified."""
+def read_source(spec: SourceSpec, source: Source | None, fetcher: Callable = fetch_mod.fetch):
+    """(bytes, validators) of the source; bytes are None when the server says 304 Not Modified."""
     if spec.is_url:
         try:
-            result = fetcher(spec.location, etag=source.etag, last_modified=source.last_modified)
+            result = fetcher(spec.location, etag=source.etag if source else None,
+                             last_modified=source.last_modified if source else None)
         except fetch_mod.FetchError as exc:
             raise SourceError(str(exc)) from None
-        if result.not_modified:
-            return None
-        source.etag, source.last_modified = result.etag, result.last_modified
-        return result.body
+        return (None if result.not_modified else result.body), (result.etag, result.last_modified)
     try:
-        return Path(spec.location).read_bytes()
+        return Path(spec.location).read_bytes(), (None, None)
     except OSError as exc:
         raise SourceError(f"{spec.location}: {exc.strerror or exc}") from None
+
+
+def parse_source(spec: SourceSpec, data: bytes) -> ParseResult:
+    """Parse bytes as the spec's kind; a parser bug becomes an error result, not a crash."""
+    try:
+        return parse(spec.kind, data, origin=spec.location)
+    except UnknownKind:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad source must not stop the others
+        return ParseResult(status="error", message=f"could not parse: {type(exc).__name__}: {exc}")
 
 
 def ingest_source(session: Session, spec: SourceSpec, now: dt.datetime,
@@ -217,35 +252,35 @@ def ingest_source(session: Session, spec: SourceSpec, now: dt.datetime,
     source = get_or_create_source(session, spec, now)
     summary = IngestSummary(spec.name)
     try:
-        data = read_source(spec, source, fetcher)
+        data, validators = read_source(spec, source, fetcher)
     except SourceError as exc:
-        record_failure(source, str(exc), now)
-        summary.status, summary.message, summary.problems = "error", str(exc), 1
-        return summary
+        return _record_failure(source, summary, str(exc), now)
     source.last_attempt_at = now
-    if data is None:
+    if data is None:  # 304: one request, no parse, no paper written
         return _record_success(source, summary, "not-modified", now)
     digest_of_bytes = hashlib.sha256(data).hexdigest()
     if digest_of_bytes == source.content_hash and source.last_status in ("ok", "unchanged", "not-modified"):
-        # Same bytes as last time: nothing to parse, nothing to write.
+        # Same bytes as last time (a server without validators): nothing to parse, nothing to write.
+        source.etag, source.last_modified = validators
         return _record_success(source, summary, "unchanged", now)
-    try:
-        result: ParseResult = parse(spec.kind, data, origin=spec.location)
-    except UnknownKind:
-        raise
-    except Exception as exc:  # a parser bug must not stop the other sources
-        result = ParseResult(status="error", message=f"could not parse: {type(exc).__name__}: {exc}")
+    result = parse_source(spec, data)
     summary.problem_list = result.problems
     summary.problems = len(result.problems)
     if result.status == "error":
-        record_failure(source, result.message or "unreadable", now)
-        summary.status, summary.message = "error", result.message
-        summary.problems = max(1, summary.problems)
-        return summary
+        return _record_failure(source, summary, result.message or "unreadable", now)
     summary.new, summary.updated, summary.unchanged = bulk_upsert_papers(session, result.entries, spec.name, now)
+    # Validators are kept only once the bytes are in: a failed parse must not turn into a 304 tomorrow.
     source.content_hash = digest_of_bytes
+    source.etag, source.last_modified = validators
     summary.message = result.message
-    return _record_success(source, summary, "empty" if result.status == "empty" else "ok", now)
+    return _record_success(source, summary, result.status, now)
+
+
+def _record_failure(source: Source, summary: IngestSummary, message: str, now: dt.datetime) -> IngestSummary:
+    record_failure(source, message, now)
+    summary.status, summary.message = "error", message
+    summary.problems = max(1, summary.problems)
+    return summary
 
 
 def _record_success(source: Source, summary: IngestSummary, status: str, now: dt.datetime) -> IngestSummary:
@@ -254,28 +289,40 @@ def _record_success(source: Source, summary: IngestSummary, status: str, now: dt
     source.last_success_at = now
     source.consecutive_failures = 0
     source.last_counts = {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-                          "problems": summary.problems}
+                          "problems": summary.problems, "message": summary.message}
     if summary.problem_list:
         source.last_error = summary.problem_list[0]
         source.last_error_at = now
     return summary
 
 
-def add_source(session: Session, name: str, location: str, kind: str | None, now: dt.datetime) -> Source:
-    """Register a source for the daily job; the kind is checked, a file path must exist."""
+def add_source(session: Session, name: str, location: str, kind: str | None, now: dt.datetime,
+               fetcher: Callable | None = None) -> Source:
+    """Register a source for the daily job; the kind is checked, a file path must exist.
+
+    With a `fetcher`, a URL is read once: unreachable, or a feed that reports
+    an error (arXiv's "Feed error for query"), is refused with the reason; an
+    unset kind is taken from the bytes.
+    """
     from digest.sources import KINDS
 
     name = name.strip()
-    if not name or name == SEEDS_NAME:
+    if not name or name == SEEDS_NAME or "=" in name:
         raise SourceError(f"invalid source name {name!r}")
     if kind is not None and kind not in KINDS:
         raise UnknownKind(f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    location = location.strip()
+    if "://" in location and not location.startswith(("http://", "https://")):
+        raise SourceError(f"{location}: only http:// and https:// URLs (or a file path)")
     spec = resolve_spec(session, f"{name}={location}", kind)
     if not spec.is_url and not Path(spec.location).is_file():
         raise SourceError(f"{location}: no such file")
-    if session.scalar(select(Source).where(Source.name == name)) is not None:
-        source = session.scalar(select(Source).where(Source.name == name))
+    if spec.is_url and fetcher is not None:
+        _check_url(spec, fetcher, kind_given=kind is not None)
+    source = session.scalar(select(Source).where(Source.name == name))
+    if source is not None:
         source.url, source.kind, source.added = spec.location, spec.kind, True
+        source.etag = source.last_modified = source.content_hash = None  # new place: read it afresh
         return source
     source = Source(name=name, url=spec.location, kind=spec.kind, added=True, created_at=now, consecutive_failures=0)
     session.add(source)
@@ -283,7 +330,17 @@ def add_source(session: Session, name: str, location: str, kind: str | None, now
     return source
 
 
+def _check_url(spec: SourceSpec, fetcher: Callable, kind_given: bool) -> None:
+    data, _ = read_source(spec, None, fetcher)
+    if not kind_given and spec.kind == "auto":
+        spec.kind = detect_kind(spec.location, data or b"")
+    result = parse_source(spec, data or b"")
+    if result.status == "error":
+        raise SourceError(f"{spec.location}: {result.message}")
+
+
 def remove_source(session: Session, name: str) -> bool:
+    """Forget source NAME (its papers stay); False if there is none."""
     source = session.scalar(select(Source).where(Source.name == name))
     if source is None:
         return False

@@ -31,16 +31,24 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def source_rows(session: Session) -> list[list]:
-    rows = []
-    for s in session.scalars(select(Source).order_by(Source.name)):
-        counts = s.last_counts or {}
-        detail = (f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {counts.get('problems', 0)} problems"
-                  if counts else "")
-        if s.last_error and (s.consecutive_failures or counts.get("problems")):
-            detail = f"{detail}; " if detail and not s.consecutive_failures else ""
-            detail += f"last error {_when(s.last_error_at)}: {s.last_error[:100]}"
-        rows.append([s.name, s.kind, _when(s.last_success_at), s.last_status or "-", s.consecutive_failures or 0, detail])
-    return rows
+    """One row per source: name, kind, last success, status, consecutive failures, what happened last."""
+    return [[s.name, s.kind, _when(s.last_success_at), s.last_status or "-", s.consecutive_failures or 0,
+             _source_detail(s)] for s in session.scalars(select(Source).order_by(Source.name))]
+
+
+def _source_detail(source: Source) -> str:
+    if source.consecutive_failures and source.last_error:
+        # Failing now: the reason is the news, not yesterday's counts.
+        return f"last error {_when(source.last_error_at)}: {source.last_error[:100]}"
+    counts = source.last_counts or {}
+    if not counts:
+        return ""
+    parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {counts.get('problems', 0)} problems"]
+    if counts.get("message"):
+        parts.append(str(counts["message"])[:100])  # e.g. "no announcement in this feed (...)"
+    if counts.get("problems") and source.last_error:
+        parts.append(f"first problem: {source.last_error[:100]}")
+    return "; ".join(parts)
 
 
 def get_status(session: Session, now: dt.datetime, days: int = 3) -> StatusReport:

@@ -7,16 +7,20 @@ guesses the kind of a URL or file when the user did not say.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from importlib import import_module
 
 # kind -> module under digest.sources exposing parse(data: bytes, origin: str) -> ParseResult
 KINDS = {
-    "listing": "listing",
-    "rss": "feed",
-    "arxiv-rss": "feed",
+    "arxiv-rss": "arxiv_rss",  # rss.arxiv.org /rss and /atom (old RDF feeds too)
+    "arxiv-rdf": "arxiv_rdf",  # the old RDF format only
+    "arxiv-api": "arxiv_api",  # export.arxiv.org/api/query
+    "hf-daily": "hf_daily",  # huggingface.co/api/daily_papers
+    "rss": "feed",  # any RSS/Atom feed
+    "listing": "listing",  # a scraped listing (seeds/)
+    "auto": None,  # decided from the bytes at each ingest
 }
-
 
 @dataclass
 class PaperEntry:
@@ -52,30 +56,73 @@ class ParseResult:
     status: str = "ok"
     message: str | None = None
 
+    def collect(self, items, build) -> "ParseResult":
+        """Append `build(item)` for each item; a ValueError skips that item and becomes a problem."""
+        for number, item in enumerate(items, 1):
+            try:
+                self.entries.append(build(item))
+            except ValueError as exc:
+                self.problems.append(f"entry {number}: {exc}")
+        return self
+
+    def finish(self, *, valid: bool, empty_message: str, error_message: str = "no papers found") -> "ParseResult":
+        """No entries: "empty" when the document was valid (say why), else "error"."""
+        if not self.entries and self.status == "ok":
+            self.status = "empty" if valid else "error"
+            self.message = empty_message if valid else (self.problems[0] if self.problems else error_message)
+        return self
+
 
 class UnknownKind(ValueError):
     """The user named a source kind we do not have."""
 
 
 def parse(kind: str, data: bytes, origin: str = "") -> ParseResult:
-    """Parse `data` as a source of `kind`."""
-    try:
-        module = import_module(f"digest.sources.{KINDS[kind]}")
-    except KeyError:
-        raise UnknownKind(f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})") from None
-    return module.parse(data, origin=origin)
+    """Parse `data` as a source of `kind` ("auto": guess from `origin` and the bytes)."""
+    if kind not in KINDS:
+        raise UnknownKind(f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    if kind == "auto":
+        kind = detect_kind(origin, data)
+    return import_module(f"digest.sources.{KINDS[kind]}").parse(data, origin=origin)
+
+
+_URL_KINDS = (
+    (("arxiv.org/rss/", "arxiv.org/atom/"), "arxiv-rss"),
+    (("arxiv.org/api/query", "export.arxiv.org/api/"), "arxiv-api"),
+    (("huggingface.co/api/daily_papers",), "hf-daily"),
+)
 
 
 def detect_kind(location: str, data: bytes | None = None) -> str:
-    """Guess a kind from a URL or path, and from the first bytes if we have them."""
+    """Guess a kind from a URL or path, then from the bytes if we have them; "auto" if neither tells."""
     loc = location.lower()
-    if "arxiv.org/rss" in loc or "arxiv.org/atom" in loc:
-        return "arxiv-rss"
+    for patterns, kind in _URL_KINDS:
+        if any(p in loc for p in patterns):
+            return kind
     if data is not None:
-        head = data[:2048].lstrip()
-        if head.startswith((b"<", b"\xef\xbb\xbf<", b"\xff\xfe", b"\xfe\xff")):
-            return "rss"
-        return "listing"
+        return sniff_kind(data)
     if loc.endswith((".txt", ".listing")):
         return "listing"
+    return "auto"
+
+
+def sniff_kind(data: bytes) -> str:
+    """The kind the bytes look like: JSON list of HF paper objects, arXiv RSS/API XML, any feed, a listing."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head[:1] in (b"[", b"{"):
+        try:
+            rows = json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return "listing"
+        if isinstance(rows, list) and not any(isinstance(r, dict) and "paper" in r for r in rows[:5]):
+            return "listing"
+        return "hf-daily"  # its parser explains why a JSON object is not a paper list
+    if not head.startswith(b"<") and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "listing"
+    text = head.decode("latin-1").lower()
+    if "arxiv.org" in text:
+        if "opensearch" in text or "arxiv.org/api" in text:
+            return "arxiv-api"
+        if "rss.arxiv.org" in text or "arxiv.org/schemas/atom" in text or "updates on arxiv.org" in text:
+            return "arxiv-rss"
     return "rss"

@@ -12,7 +12,8 @@ ARXIV_ID = re.compile(
     r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v(?P<version>\d+))?",
 )
 _ARXIV_IN_TEXT = re.compile(
-    r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:\s*)" + ARXIV_ID.pattern, re.I
+    # abs/pdf links (any mirror), OAI guids, 'arXiv:' strings and arXiv's own DOIs (10.48550/arXiv.ID)
+    r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:\s*|10\.48550/arxiv\.)" + ARXIV_ID.pattern, re.I
 )
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>?#]+)", re.I)
 
@@ -32,6 +33,7 @@ def find_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
 
 
 def find_doi(text: str | None) -> str | None:
+    """The DOI inside a string or URL, lower-cased, if any."""
     if not text:
         return None
     match = _DOI.search(text)
@@ -62,3 +64,8 @@ def canonical_key(*, arxiv_id: str | None = None, doi: str | None = None, link: 
     if title:
         return f"title:{normalise_title(title)}"[:300]
     raise ValueError("an entry needs an arXiv id, a DOI, a link or a title")
+
+
+def arxiv_links(arxiv_id: str) -> tuple[str, str]:
+    """Canonical abstract and PDF URLs (https, arxiv.org, no version): mirrors and v-suffixes fold into one."""
+    return f"https://arxiv.org/abs/{arxiv_id}", f"https://arxiv.org/pdf/{arxiv_id}"

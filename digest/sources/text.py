@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import html
 import re
 import unicodedata
+from functools import lru_cache
+from urllib.parse import urlsplit
 
 _TAG = re.compile(r"<[^>]*>")
 _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.I | re.S)
@@ -31,3 +35,67 @@ def normalise_title(title: str) -> str:
     """Lower-case alphanumerics only: for near-duplicate detection and title keys."""
     folded = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower()
     return " ".join(re.findall(r"[a-z0-9]+", folded))
+
+
+_INITIALS = re.compile(r"^(?:[A-Z][a-z]?\.?[\s-]*)+$")
+_AFFILIATION = re.compile(r"\s*\([^()]*\)")
+_AND = re.compile(r",?\s+and\s+", re.I)
+
+
+@lru_cache(maxsize=1)
+def _latex_converter():
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=False)
+
+
+def decode_latex(text: str) -> str:
+    """LaTeX accents to Unicode (`Andr\\'e` -> André); plain strings pass untouched, cheaply."""
+    if "\\" not in text and "{" not in text:
+        return text
+    try:
+        # '%' starts a LaTeX comment and would swallow the rest of the string.
+        return _latex_converter().latex_to_text(text.replace("%", r"\%"))
+    except Exception:  # noqa: BLE001 - pylatexenc on hostile input: keep the raw text
+        return text
+
+
+def split_authors(text: str) -> list[str]:
+    """One author string to names: 'A B, C D and E F', or bioRxiv's 'Last, F., Last, G.'.
+
+    Affiliations in parentheses (arXiv: 'Jane Roe (MIT)') are dropped; commas inside
+    them do not split names. Markup and LaTeX accents are reduced to plain text.
+    """
+    text = _AFFILIATION.sub("", decode_latex(clean_text(text)))
+    parts = [p.strip() for p in _AND.sub(", ", text).split(",")]
+    parts = [p for p in parts if p]
+    if len(parts) >= 2 and all(_INITIALS.match(p) for p in parts[1::2]):
+        # bioRxiv: surname, initials pairs
+        parts = [f"{initials} {surname}" for surname, initials in zip(parts[::2], parts[1::2])] + (
+            parts[-1:] if len(parts) % 2 else [])
+    return parts
+
+
+def parse_date(text: str | None) -> dt.datetime | None:
+    """RFC 822 (RSS), ISO 8601 (Atom, JSON) or a bare date, as an aware UTC datetime; None if unreadable."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            value = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def safe_url(value: str | None) -> str | None:
+    """An http(s) URL as given, or None: `javascript:` and friends never reach a stored link."""
+    value = (value or "").strip()
+    if not value or _CONTROL.search(value) or any(c.isspace() for c in value):
+        return None
+    return value if urlsplit(value).scheme.lower() in ("http", "https") else None

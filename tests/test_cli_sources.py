@@ -1,0 +1,80 @@
+"""`digest sources add/list/remove` and `digest ingest` through the real CLI."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURES, make_env
+from digest.cli import cli
+
+RSS = FIXTURES / "arxiv-rss-new"
+
+
+@pytest.fixture
+def run(tmp_path, sqlite_url, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    env = make_env(tmp_path, sqlite_url)
+
+    def invoke(*args):
+        return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    return invoke
+
+
+def test_add_list_remove_a_file_source_with_its_kind_detected(run):
+    added = run("sources", "add", "stat", str(RSS / "stat_2024-03-26_rss.xml"))
+    assert added.exit_code == 0 and "added stat (arxiv-rss)" in added.output
+    ingested = run("ingest")
+    assert "stat: 123 new, 0 updated, 0 unchanged, 0 problems" in ingested.output
+    listed = run("sources", "list")
+    assert "stat" in listed.output and "arxiv-rss" in listed.output and "123 new" in listed.output
+    assert run("sources", "remove", "stat").output.strip() == "removed stat"
+    assert not [line for line in run("sources", "list").output.splitlines() if line.startswith("stat ")]
+
+
+def test_unknown_kind_is_a_one_line_usage_error(run):
+    result = run("sources", "add", "x", str(RSS / "stat_2024-03-26_rss.xml"), "--kind", "gopher")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["Error: unknown kind 'gopher' (known: arxiv-api, arxiv-rdf, "
+                                                  "arxiv-rss, auto, hf-daily, listing, rss)"]
+    assert run("ingest", "seeds", "--kind", "gopher").exit_code == 2
+
+
+def test_unreachable_url_is_a_one_line_error(run):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/rss/cs.LG"
+    result = run("sources", "add", "gone", url)
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert "connection refused" in result.output
+    assert "gone" not in run("sources", "list").output
+    ingested = run("ingest", url)
+    assert ingested.exit_code == 1 and "no source could be read" in ingested.output
+
+
+def test_add_checks_the_url_and_takes_the_kind_from_the_content(run, httpserver):
+    hf = (FIXTURES / "hf-daily" / "hf_daily_papers_2026-07-31_raw.json").read_bytes()
+    httpserver.expect_request("/papers").respond_with_data(hf, content_type="application/json")
+    result = run("sources", "add", "hf", httpserver.url_for("/papers"))
+    assert result.exit_code == 0 and "added hf (hf-daily)" in result.output
+
+
+def test_add_refuses_a_feed_that_reports_a_bad_query(run, httpserver):
+    body = (RSS / "error_bad-archive-astroph_2024-11-28.xml").read_bytes()
+    httpserver.expect_request("/rss/astroph").respond_with_data(body)
+    result = run("sources", "add", "astro", httpserver.url_for("/rss/astroph"))
+    assert result.exit_code == 1 and "Bad archive 'astroph'" in result.output
+
+
+def test_ingest_prints_a_summary_per_source_and_status_shows_health(run):
+    result = run("ingest", str(RSS / "cs.CL_2026-08-01_weekend-empty.xml"), str(RSS / "cs.AI_2026-04-27_3items.xml"))
+    assert result.exit_code == 0
+    assert "cs.CL_2026-08-01_weekend-empty.xml: 0 new, 0 updated, 0 unchanged, 0 problems [empty: no announcement" \
+        in result.output
+    assert "cs.AI_2026-04-27_3items.xml: 3 new" in result.output
+    assert "total: 3 new" in result.output
+    status = run("status")
+    assert "cs.CL_2026-08-01_weekend-empty.xml" in status.output and "no announcement" in status.output
