@@ -237,7 +237,7 @@ def ingest(ctx, sources, kind) -> None:
     click.echo(f"total: {totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
                f"{totals['problems']} problems")
     if all(s.status == "error" for s in summaries):
-        raise click.ClickException("no source could be read")  # exit 1: not a usage error
+        raise UserError("no source could be read")
 
 
 def _ingest_with_progress(settings, specs):
@@ -467,10 +467,8 @@ def sources_add(ctx, name, url, kind, no_check) -> None:
     try:
         with _session(settings).begin() as session:
             source = add_source(session, name, url, kind, now_utc(), fetcher=fetcher)
-    except UnknownKind as exc:
+    except (UnknownKind, SourceError) as exc:
         raise UserError(str(exc)) from None
-    except SourceError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"added {source.name} ({source.kind}): {source.url}")
 
 

@@ -48,11 +48,11 @@ def test_unreachable_url_is_a_one_line_error(run):
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/rss/cs.LG"
     result = run("sources", "add", "gone", url)
-    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert "connection refused" in result.output
     assert "gone" not in run("sources", "list").output
     ingested = run("ingest", url)
-    assert ingested.exit_code == 1 and "no source could be read" in ingested.output
+    assert ingested.exit_code == 2 and "no source could be read" in ingested.output
 
 
 def test_add_checks_the_url_and_takes_the_kind_from_the_content(run, httpserver):
@@ -66,7 +66,7 @@ def test_add_refuses_a_feed_that_reports_a_bad_query(run, httpserver):
     body = (RSS / "error_bad-archive-astroph_2024-11-28.xml").read_bytes()
     httpserver.expect_request("/rss/astroph").respond_with_data(body)
     result = run("sources", "add", "astro", httpserver.url_for("/rss/astroph"))
-    assert result.exit_code == 1 and "Bad archive 'astroph'" in result.output
+    assert result.exit_code == 2 and "Bad archive 'astroph'" in result.output
 
 
 def test_ingest_prints_a_summary_per_source_and_status_shows_health(run):
