@@ -509,6 +509,32 @@ def sources_remove(ctx, name) -> None:
     click.echo(f"removed {name}")
 
 
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--debug", is_flag=True, help="Reload on code changes and show tracebacks (never in production).")
+@click.pass_context
+def serve(ctx, host, port, debug) -> None:
+    """Serve the subscription pages (subscribe, confirm, preferences, unsubscribe) for development.
+
+    In production run gunicorn instead: gunicorn 'digest.web:create_app()'.
+
+    \b
+    Example:
+      DIGEST_BASE_URL=http://127.0.0.1:8000 digest serve --port 8000
+    """
+    from digest.web import create_app
+
+    settings = settings_of(ctx)
+    if not settings.secret_key:
+        click.echo("warning: DIGEST_SECRET_KEY is not set; signing with the key in the data folder", err=True)
+    try:
+        app = create_app(settings, dev=True)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import re
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from digest.config import ConfigError, validate_timezone
-from digest.models import Subscriber
+from digest.models import Digest, DigestItem, Paper, Subscriber
 
 STATUSES = ("pending", "active", "unsubscribed", "bounced")
 CADENCES = ("daily", "weekly")
@@ -25,6 +28,10 @@ class SubscriptionError(ValueError):
 
 class TokenError(ValueError):
     """A signed link is invalid, tampered with, or expired."""
+
+
+class TokenExpired(TokenError):
+    """A signed link that was valid but is too old."""
 
 
 def normalise_email(address: str) -> str:
@@ -141,25 +148,164 @@ def unsubscribe(session: Session, subscriber: Subscriber, now: dt.datetime) -> b
     return True
 
 
+# --- self-service (web) sign-up --------------------------------------------------
+_CATEGORY = re.compile(r"([a-z]+(?:-[a-z]+)?)(?:\.([a-z]+(?:-[a-z]+)?))?", re.IGNORECASE)
+
+
+def split_lines(text: str) -> list[str]:
+    """One entry per non-blank line (topics as typed in a textarea)."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def split_categories(text: str) -> list[str]:
+    """arXiv categories separated by commas or spaces, in canonical case (cs.lg -> cs.LG)."""
+    out = []
+    for raw in re.split(r"[\s,;]+", text or ""):
+        if not raw:
+            continue
+        match = _CATEGORY.fullmatch(raw)
+        if not match:
+            raise SubscriptionError(f"{raw[:60]!r} is not an arXiv category (e.g. cs.LG, hep-th, astro-ph.CO)")
+        archive, subject = match.group(1).lower(), match.group(2)
+        if subject:
+            subject = subject.upper() if len(subject) <= 2 else subject.lower()
+        out.append(f"{archive}.{subject}" if subject else archive)
+    return out
+
+
+def request_subscription(session: Session, address: str, prefs: Preferences,
+                         now: dt.datetime) -> tuple[Subscriber, bool]:
+    """A sign-up from the public form; return (subscriber, needs_confirmation).
+
+    The form is not authenticated, so an active subscriber is left untouched; a
+    new address becomes a pending row; a pending, unsubscribed or bounced one
+    takes the new preferences and keeps its status until the link is confirmed.
+    """
+    address = normalise_email(address)
+    subscriber = get_subscriber(session, address)
+    if subscriber is not None and subscriber.status == "active":
+        return subscriber, False
+    if subscriber is None:
+        subscriber = Subscriber(email=address, email_key=email_key(address), status="pending", created_at=now,
+                                permanent_failures=0)
+        session.add(subscriber)
+    elif subscriber.status == "pending":
+        subscriber.email = address
+        subscriber.created_at = now  # a new request restarts the expiry clock
+    apply_preferences(subscriber, prefs)
+    session.flush()
+    return subscriber, True
+
+
+def confirm(session: Session, subscriber: Subscriber, now: dt.datetime) -> bool:
+    """Make the subscriber active (double opt-in or re-subscribe); False if already active, so twice is harmless."""
+    if subscriber.status == "active":
+        return False
+    subscriber.status = "active"
+    subscriber.confirmed_at = now
+    subscriber.unsubscribed_at = None
+    subscriber.permanent_failures = 0
+    session.flush()
+    return True
+
+
+def bulk_expire_pending(session: Session, now: dt.datetime, days: int) -> int:
+    """Delete sign-ups never confirmed within `days` days; return how many."""
+    cutoff = now - dt.timedelta(days=days)
+    result = session.execute(
+        delete(Subscriber)
+        .where(Subscriber.status == "pending", Subscriber.confirmed_at.is_(None), Subscriber.created_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount or 0
+
+
+@dataclass
+class SentEdition:
+    """A digest that went out, with its papers in rank order (for the preferences page)."""
+
+    edition_date: dt.date
+    sent_at: dt.datetime | None
+    papers: list[tuple[str, str | None]]  # (title, url)
+
+
+def get_recent_editions(session: Session, subscriber_id: int, limit: int = 5) -> list[SentEdition]:
+    """The last `limit` digests sent to this subscriber, newest first, in two queries."""
+    digests = session.scalars(
+        select(Digest).where(Digest.subscriber_id == subscriber_id, Digest.state == "sent")
+        .order_by(Digest.edition_date.desc()).limit(limit)
+    ).all()
+    papers: dict[int, list] = {d.id: [] for d in digests}
+    rows = session.execute(
+        select(DigestItem.digest_id, Paper.title, Paper.url).join(Paper, Paper.id == DigestItem.paper_id)
+        .where(DigestItem.digest_id.in_(list(papers))).order_by(DigestItem.digest_id, DigestItem.rank)
+    ) if papers else []
+    for digest_id, title, url in rows:
+        papers[digest_id].append((title, url))
+    return [SentEdition(d.edition_date, d.sent_at, papers[d.id]) for d in digests]
+
+
 # --- signed tokens -----------------------------------------------------------------
 # A token is bound to one subscriber and one purpose (the salt): a confirm token
 # cannot unsubscribe anyone, and an unsubscribe token works only for its owner.
 TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None}
 
 
-def make_token(secret: str, purpose: str, subscriber_id: int) -> str:
-    return URLSafeTimedSerializer(secret, salt=f"digest.{purpose}").dumps(subscriber_id)
+# A confirm token also carries a keyed digest of the address it was made for: a
+# link for a deleted sign-up cannot confirm a later row that reuses its id, and
+# the address itself never appears in the URL (or in access logs).
+
+
+def make_token(secret: str, purpose: str, subscriber_id: int, bind: str | None = None) -> str:
+    value = subscriber_id if bind is None else [subscriber_id, bind]
+    return URLSafeTimedSerializer(secret, salt=f"digest.{purpose}").dumps(value)
+
+
+def _load_token(secret: str, purpose: str, token: str, max_age: int | None):
+    serializer = URLSafeTimedSerializer(secret, salt=f"digest.{purpose}")
+    try:
+        return serializer.loads(token, max_age=max_age if max_age is not None else TOKEN_MAX_AGE.get(purpose))
+    except SignatureExpired:
+        raise TokenExpired("this link has expired") from None
+    except BadSignature:
+        raise TokenError("this link is not valid") from None
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def read_token(secret: str, purpose: str, token: str, max_age: int | None = None) -> int:
-    """The subscriber id inside a token of this purpose, or TokenError."""
-    serializer = URLSafeTimedSerializer(secret, salt=f"digest.{purpose}")
-    try:
-        value = serializer.loads(token, max_age=max_age if max_age is not None else TOKEN_MAX_AGE.get(purpose))
-    except SignatureExpired:
-        raise TokenError("this link has expired") from None
-    except BadSignature:
-        raise TokenError("this link is not valid") from None
-    if not isinstance(value, int):
+    """The subscriber id inside a token of this purpose, or TokenError (TokenExpired when too old)."""
+    value = _load_token(secret, purpose, token, max_age)
+    if not _is_id(value):
         raise TokenError("this link is not valid")
     return value
+
+
+def make_confirm_token(secret: str, subscriber: Subscriber) -> str:
+    """A double opt-in link token, bound to the row and its address."""
+    return make_token(secret, "confirm", subscriber.id, bind=_address_digest(secret, subscriber.email_key))
+
+
+def _address_digest(secret: str, key: str) -> str:
+    return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def get_confirm_subscriber(session: Session, secret: str, token: str, max_age_days: int) -> Subscriber:
+    """The subscriber a confirm token names, or TokenError (expired, tampered, deleted, other address)."""
+    value = _load_token(secret, "confirm", token, max_age_days * 86400)
+    if not (isinstance(value, list) and len(value) == 2 and _is_id(value[0])):
+        raise TokenError("this link is not valid")
+    subscriber = session.get(Subscriber, value[0])
+    if subscriber is None or not hmac.compare_digest(_address_digest(secret, subscriber.email_key), str(value[1])):
+        raise TokenError("this link is not valid")
+    return subscriber
+
+
+def get_token_subscriber(session: Session, secret: str, purpose: str, token: str) -> Subscriber:
+    """The subscriber an unsubscribe/preferences token names, or TokenError."""
+    subscriber = session.get(Subscriber, read_token(secret, purpose, token))
+    if subscriber is None:
+        raise TokenError("this link is not valid")
+    return subscriber
