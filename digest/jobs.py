@@ -117,6 +117,15 @@ def plan_sweep(settings: Settings, now: dt.datetime) -> list[list[int]]:
     return chunked(ids, settings.batch_size)
 
 
+def expire_pending(settings: Settings, now: dt.datetime) -> int:
+    """Delete sign-ups left unconfirmed for DIGEST_PENDING_DAYS days."""
+    from digest.subscriptions import bulk_expire_pending
+
+    ensure_schema(settings.database_url)
+    with session_factory(settings.database_url).begin() as session:
+        return bulk_expire_pending(session, now, settings.pending_days)
+
+
 def deliver_ids(settings: Settings, ids: list[int], now: dt.datetime,
                 sender: Sender | None = None) -> delivery.DeliveryReport:
     """Deliver one batch of planned digests over one sender connection."""

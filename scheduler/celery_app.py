@@ -55,6 +55,7 @@ def make_app() -> Celery:
             # crontab has open bugs; zoneinfo does it in digest.delivery).
             "tick": {"task": "digest.tick", "schedule": TICK_SECONDS, "options": {"expires": TICK_SECONDS}},
             "sweep": {"task": "digest.sweep", "schedule": SWEEP_SECONDS, "options": {"expires": SWEEP_SECONDS}},
+            "housekeeping": {"task": "digest.housekeeping", "schedule": 3600.0, "options": {"expires": 3600}},
         },
     )
     return app

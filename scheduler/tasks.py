@@ -56,6 +56,12 @@ def sweep() -> int:
     return count
 
 
+@shared_task(name="digest.housekeeping")
+def housekeeping() -> int:
+    """Delete expired unconfirmed sign-ups."""
+    return jobs.expire_pending(_settings(), utcnow())
+
+
 @shared_task(name="digest.deliver_batch", bind=True, max_retries=5)
 def deliver_batch(self, digest_ids: list[int]) -> dict:
     """Claim, rank, render and send one batch; rows others hold are left to them."""
