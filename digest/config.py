@@ -40,6 +40,18 @@ class SmtpConfig:
     username: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    recycle_after: int = 100  # messages per connection before a fresh one
+    cafile: str | None = None  # extra CA bundle (a private relay's self-signed certificate)
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    """DKIM signing key; the signature covers both List-Unsubscribe headers."""
+
+    selector: str
+    domain: str
+    private_key: bytes = field(repr=False)
 
     def __repr__(self) -> str:  # never print the password
         user = f"{self.username}@" if self.username else ""
@@ -69,6 +81,9 @@ class Settings:
     max_attempts: int = 5
     ingest_interval_minutes: int = 60
     batch_size: int = 100
+    smtp_rate: float = 0.0  # messages per second over all workers; 0 = no limit
+    dkim: DkimConfig | None = None
+    unsubscribe_mailto: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -101,8 +116,14 @@ def parse_smtp_url(url: str, name: str = "DIGEST_SMTP_URL") -> SmtpConfig:
     try:
         port = parts.port or (465 if tls == "ssl" else 587 if tls == "starttls" else 25)
         timeout = float(query.get("timeout", "30"))
+        recycle = int(query.get("recycle", "100"))
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
+    if not 0 < timeout <= 600 or recycle < 1:
+        raise ConfigError(f"{name}: timeout must be in (0, 600] seconds and recycle at least 1")
+    verify = query.get("verify", "true").lower()
+    if verify not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name}: verify must be true or false, got {verify!r}")
     from urllib.parse import unquote
 
     return SmtpConfig(
@@ -112,6 +133,9 @@ def parse_smtp_url(url: str, name: str = "DIGEST_SMTP_URL") -> SmtpConfig:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         timeout=timeout,
+        recycle_after=recycle,
+        cafile=query.get("cafile") or None,
+        verify=verify in ("true", "1", "yes"),
     )
 
 
@@ -187,12 +211,13 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
     if secret is not None and len(secret) < 16:
         raise ConfigError("DIGEST_SECRET_KEY: must be at least 16 characters")
     sources = tuple(s.strip() for s in re.split(r"[,\n]", _get(env, "DIGEST_SOURCES", DEFAULT_SOURCES)) if s.strip())
+    from_address = parse_from(_get(env, "DIGEST_FROM", DEFAULT_FROM))
     return Settings(
         data_dir=data_dir,
         database_url=database_url,
         broker_url=broker_url,
         smtp=parse_smtp_url(smtp_url) if smtp_url else None,
-        from_address=parse_from(_get(env, "DIGEST_FROM", DEFAULT_FROM)),
+        from_address=from_address,
         base_url=base_url,
         secret_key=secret,
         outbox_dir=Path(_get(env, "DIGEST_OUTBOX_DIR", str(data_dir / "outbox"))).expanduser(),
@@ -206,7 +231,58 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
         pending_days=_parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
         proxy_hops=_parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
+        smtp_rate=_parse_rate(env),
+        dkim=_parse_dkim(env, from_address),
+        unsubscribe_mailto=_parse_mailto(env),
     )
+
+
+def _parse_rate(env: dict) -> float:
+    raw = _get(env, "DIGEST_SMTP_RATE")
+    if raw is None:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"DIGEST_SMTP_RATE: expected messages per second (a number), got {raw!r}") from None
+    if not 0 <= value <= 10_000:
+        raise ConfigError(f"DIGEST_SMTP_RATE: must be between 0 (no limit) and 10000, got {raw}")
+    return value
+
+
+def _parse_dkim(env: dict, from_address: Address) -> DkimConfig | None:
+    """DIGEST_DKIM_KEY_FILE (PEM) + DIGEST_DKIM_SELECTOR [+ DIGEST_DKIM_DOMAIN, default the From domain]."""
+    path, selector = _get(env, "DIGEST_DKIM_KEY_FILE"), _get(env, "DIGEST_DKIM_SELECTOR")
+    if path is None and selector is None:
+        return None
+    if path is None or selector is None:
+        missing = "DIGEST_DKIM_KEY_FILE" if path is None else "DIGEST_DKIM_SELECTOR"
+        raise ConfigError(f"{missing}: required when DKIM signing is configured")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", selector):
+        raise ConfigError(f"DIGEST_DKIM_SELECTOR: not a DNS label, got {selector!r}")
+    domain = _get(env, "DIGEST_DKIM_DOMAIN", from_address.domain)
+    if not re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}", domain):
+        raise ConfigError(f"DIGEST_DKIM_DOMAIN: not a domain name, got {domain!r}")
+    try:
+        key = Path(path).expanduser().read_bytes()
+        from dkim.crypto import parse_pem_private_key
+
+        parse_pem_private_key(key)
+    except OSError as exc:
+        raise ConfigError(f"DIGEST_DKIM_KEY_FILE: cannot read {path}: {exc.strerror}") from None
+    except Exception:  # noqa: BLE001 - dkimpy raises several types for a bad key
+        raise ConfigError(f"DIGEST_DKIM_KEY_FILE: {path} is not a PEM RSA private key") from None
+    return DkimConfig(selector=selector, domain=domain, private_key=key)
+
+
+def _parse_mailto(env: dict) -> str | None:
+    raw = _get(env, "DIGEST_LIST_UNSUBSCRIBE_MAILTO")
+    if raw is None:
+        return None
+    address = raw.removeprefix("mailto:")
+    if not re.fullmatch(r"[^@\s<>,\"]+@[A-Za-z0-9.-]+", address):
+        raise ConfigError(f"DIGEST_LIST_UNSUBSCRIBE_MAILTO: expected an email address, got {raw!r}")
+    return address
 
 
 def _data_dir_secret(data_dir: Path) -> str:

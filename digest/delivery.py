@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -21,10 +23,10 @@ from sqlalchemy import and_, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from digest import ranking, render
+from digest import message, ranking, render
 from digest.config import Settings
 from digest.db import utcnow
-from digest.mail import PermanentError, Sender, TransientError
+from digest.mail import DeliveryError, PermanentError, Sender, TransientError
 from digest.models import Digest, DigestItem, Paper, Subscriber
 from digest.subscriptions import make_token
 
@@ -222,31 +224,94 @@ def message_id(digest: Digest, settings: Settings) -> str:
 
 
 def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],
-                  papers: dict[int, Paper]) -> render.DigestContent:
+                  papers: dict[int, Paper], edition: render.EditionRenderer | None = None) -> render.DigestContent:
+    """What the subscriber's email shows: shared paper cards, their reasons, signed links."""
     key = settings.signing_key()
-    cards = []
-    for rank_no, pick in enumerate(picks, 1):
-        paper = papers[pick.paper_id]
-        cards.append(render.Card(
-            rank=rank_no, title=paper.title, authors=render.shorten_authors(list(paper.authors or [])),
-            abstract=render.trim(paper.abstract or ""), reason=pick.reason,
-            url=render.paper_link(paper.url, paper.title), pdf_url=paper.pdf_url, topic=pick.topic,
-        ))
+    card = edition.card_for if edition is not None else render.paper_card
     return render.DigestContent(
-        email=subscriber.email, edition_date=edition_date, cards=cards, topics=list(subscriber.topics or []),
+        email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
+        cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic) for p in picks],
         unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id)}",
         preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber.id)}",
     )
 
 
-def build_email(settings: Settings, digest: Digest, content: render.DigestContent, now: dt.datetime) -> bytes:
-    rendered = render.render_digest(content)
-    msg = render.build_message(
-        rendered, sender=settings.from_address, to=content.email, message_id=message_id(digest, settings),
-        date=now, unsubscribe_url=content.unsubscribe_url, list_id=f"<digest.{settings.from_address.domain}>",
+def unsubscribe_mailto(settings: Settings, content: render.DigestContent) -> str | None:
+    """mailto: for List-Unsubscribe when configured; the subject carries the signed token."""
+    if not settings.unsubscribe_mailto:
+        return None
+    return f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20{content.unsubscribe_url.rsplit('/', 1)[-1]}"
+
+
+def message_bytes(settings: Settings, digest: Digest, subscriber: Subscriber, content: render.DigestContent,
+                  rendered: render.Rendered, now: dt.datetime) -> bytes:
+    """Headers + MIME (+ DKIM) for one rendered digest; ValueError if the address is unsafe."""
+    envelope = message.Envelope(
+        sender=settings.from_address, to=message.safe_address(subscriber.email, subscriber.name or ""),
+        message_id=message_id(digest, settings), date=now, list_id=f"<digest.{settings.from_address.domain}>",
+        unsubscribe_url=content.unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto(settings, content),
         edition=digest.edition_date,
     )
-    return msg.as_bytes()
+    return message.build_bytes(rendered, envelope, settings.dkim)
+
+
+def build_email(settings: Settings, digest: Digest, content: render.DigestContent, now: dt.datetime,
+                edition: render.EditionRenderer | None = None) -> bytes:
+    """The final message bytes for one digest."""
+    rendered = render.render_digest(content, edition)
+    return message_bytes(settings, digest, digest.subscriber, content, rendered, now)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """In-batch retries of transient failures: exponential backoff with jitter, small and bounded."""
+
+    tries: int = 3
+    base: float = 0.5
+    cap: float = 4.0
+    relay_down_after: int = 3  # digests in a row failing transiently: stop the batch, leave the rest pending
+
+    def delay(self, retry: int, rng=random.random) -> float:
+        """Seconds before retry number `retry` (0-based): full backoff halved, plus up to half of it at random."""
+        full = min(self.cap, self.base * 2**retry)
+        return full / 2 + rng() * full / 2
+
+
+RETRY = RetryPolicy()
+_sleep = time.sleep  # tests replace it
+
+
+@dataclass
+class Batch:
+    """What the digests of one batch share: the edition renderer and the relay's health."""
+
+    edition: render.EditionRenderer
+    retry: RetryPolicy = RETRY
+    transient_streak: int = 0
+    relay_error: str | None = None
+
+    def prepare(self, picks: dict[int, list[ranking.Pick]], papers: dict[int, Paper]) -> None:
+        """Inline every picked card of the batch in one premailer run."""
+        ids = {p.paper_id for ps in picks.values() for p in ps}
+        self.edition.prepare(self.edition.card_for(papers[i]) for i in sorted(ids))
+
+
+_EDITION: tuple[float, render.EditionRenderer] | None = None
+EDITION_MAX_AGE = 3600.0
+EDITION_MAX_CARDS = 20_000
+
+
+def shared_edition() -> render.EditionRenderer:
+    """The process's edition renderer: batches in one worker share the inlined shell and cards.
+
+    Cards are keyed by paper id and checked against the paper's content hash,
+    so an edited paper is re-rendered; the cache is dropped hourly or when large.
+    """
+    global _EDITION
+    now = time.monotonic()
+    if _EDITION is None or now - _EDITION[0] > EDITION_MAX_AGE or len(_EDITION[1].cards) > EDITION_MAX_CARDS:
+        _EDITION = (now, render.EditionRenderer())
+    return _EDITION[1]
 
 
 def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], now: dt.datetime,
@@ -265,8 +330,11 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
         sent_before = get_already_sent(session, [d.subscriber_id for d in live], list(papers), claimed)
         picks = ranking.rank([profile_of(subscribers[d.subscriber_id]) for d in live], candidates, now,
                              already_sent=sent_before, half_life_hours=settings.recency_half_life_hours)
+        batch = Batch(shared_edition())
+        batch.prepare({d.subscriber_id: picks.get(d.subscriber_id, []) for d in live}, papers)
         for digest in live:
-            _deliver_one(settings, session, digest, picks.get(digest.subscriber_id, []), papers, now, sender, report)
+            _deliver_one(settings, session, digest, picks.get(digest.subscriber_id, []), papers, now, sender, report,
+                         batch)
     sender.close()
     return report
 
@@ -302,41 +370,101 @@ def _finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, r
     session.commit()
 
 
-def _deliver_one(settings, session, digest, picks, papers, now, sender, report) -> None:
+def _deliver_one(settings, session, digest, picks, papers, now, sender, report, batch: Batch | None = None) -> None:
+    """Render, record the items, send (with in-batch retries) and record the outcome of one digest."""
     subscriber = digest.subscriber
+    batch = batch or Batch(shared_edition())
     if not picks:
         _finish(session, digest, "skipped", now, reason=NOTHING_RELEVANT)
         report.add("skipped", f"{subscriber.email}: skipped ({NOTHING_RELEVANT})")
         return
-    digest.message_id = message_id(digest, settings)
-    digest.paper_count = len(picks)
-    # Items are written before the send: a paper in a row being sent counts as sent,
-    # so a concurrent edition cannot pick it again.
-    session.execute(delete(DigestItem).where(DigestItem.digest_id == digest.id))
-    session.add_all(DigestItem(digest_id=digest.id, subscriber_id=subscriber.id, paper_id=p.paper_id, rank=n,
-                               score=p.score, reason=p.reason, topic=p.topic) for n, p in enumerate(picks, 1))
-    session.commit()
-    data = build_email(settings, digest, build_content(settings, subscriber, digest.edition_date, picks, papers), now)
-    if not renew(session, digest.id, digest.attempts, settings.lease_seconds):
-        report.add("busy", f"{subscriber.email}: taken over by another worker, not sent here")
+    if batch.relay_error is not None:
+        _release(settings, session, digest, now, report, TransientError(f"relay unavailable: {batch.relay_error}"))
         return
+    content = build_content(settings, subscriber, digest.edition_date, picks, papers, batch.edition)
+    rendered = batch.edition.assemble(content)
     try:
-        reply = sender.send(settings.from_address.addr_spec, subscriber.email, data)
-    except PermanentError as exc:
-        subscriber.permanent_failures = (subscriber.permanent_failures or 0) + 1
-        if exc.no_such_user or subscriber.permanent_failures >= SUPPRESS_AFTER_FAILURES:
-            subscriber.status = "bounced"
-        _finish(session, digest, "failed", now, reason="the relay refused the message", error=str(exc))
+        data = message_bytes(settings, digest, subscriber, content, rendered, now)
+    except ValueError as exc:
+        _finish(session, digest, "failed", now, reason="invalid recipient address", error=str(exc))
         report.add("failed", f"{subscriber.email}: failed ({exc})")
         return
-    except TransientError as exc:
-        if digest.attempts >= settings.max_attempts:
-            _finish(session, digest, "failed", now, reason=f"gave up after {digest.attempts} attempts", error=str(exc))
-            report.add("failed", f"{subscriber.email}: failed after {digest.attempts} attempts ({exc})")
-        else:
-            _finish(session, digest, "pending", now, error=str(exc))
-            report.add("retry", f"{subscriber.email}: will retry ({exc})")
-        return
-    subscriber.permanent_failures = 0
-    _finish(session, digest, "sent", now, error=None)
-    report.add("sent", f"{subscriber.email}: sent {len(picks)} papers ({reply})")
+    shown = set(rendered.paper_ids)
+    _record_items(session, digest, [p for p in picks if p.paper_id in shown], message_id(digest, settings))
+    outcome = _send(settings, session, digest, sender, data, batch)
+    if outcome is None:
+        report.add("busy", f"{subscriber.email}: taken over by another worker, not sent here")
+    elif isinstance(outcome, PermanentError):
+        _refused(session, digest, now, report, outcome)
+    elif isinstance(outcome, TransientError):
+        _release(settings, session, digest, now, report, outcome)
+    else:
+        subscriber.permanent_failures = 0
+        _finish(session, digest, "sent", now, error=None)
+        report.add("sent", f"{subscriber.email}: sent {len(shown)} papers ({outcome})")
+
+
+def _record_items(session: Session, digest: Digest, picks: list[ranking.Pick], msg_id: str) -> None:
+    # Items are written before the send: a paper in a row being sent counts as sent,
+    # so a concurrent edition cannot pick it again. Only the cards the size budget kept count.
+    digest.message_id = msg_id
+    digest.paper_count = len(picks)
+    session.execute(delete(DigestItem).where(DigestItem.digest_id == digest.id))
+    session.add_all(DigestItem(digest_id=digest.id, subscriber_id=digest.subscriber_id, paper_id=p.paper_id, rank=n,
+                               score=p.score, reason=p.reason, topic=p.topic) for n, p in enumerate(picks, 1))
+    session.commit()
+
+
+def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str | DeliveryError | None:
+    """The relay's 250 reply, the last error, or None if the row was taken over before a try.
+
+    Transient failures are retried here with backoff and jitter, except a
+    timeout waiting for the reply to DATA: the relay may have queued the message,
+    and an immediate resend would widen the duplicate window. When the session
+    itself fails (connect, TLS, AUTH) or several digests in a row fail, the rest
+    of the batch goes back to pending untried.
+    """
+    error: DeliveryError | None = None
+    for attempt in range(batch.retry.tries):
+        if attempt:
+            _sleep(batch.retry.delay(attempt - 1))
+        if not renew(session, digest.id, digest.attempts, settings.lease_seconds):
+            return None
+        try:
+            reply = sender.send(settings.from_address.addr_spec, digest.subscriber.email, data)
+        except PermanentError as exc:
+            batch.transient_streak = 0
+            return exc
+        except TransientError as exc:
+            error = exc
+            if getattr(exc, "maybe_delivered", False):
+                break
+            continue
+        batch.transient_streak = 0
+        return reply
+    batch.transient_streak += 1
+    if batch.transient_streak >= batch.retry.relay_down_after or getattr(error, "session", False):
+        batch.relay_error = str(error)
+    return error
+
+
+def _refused(session, digest, now, report, exc: PermanentError) -> None:
+    """A 5xx: the digest fails with the reply; 5.1.x or N refusals in a row suppress the address."""
+    subscriber = digest.subscriber
+    subscriber.permanent_failures = (subscriber.permanent_failures or 0) + 1
+    if exc.no_such_user or subscriber.permanent_failures >= SUPPRESS_AFTER_FAILURES:
+        subscriber.status = "bounced"
+    _finish(session, digest, "failed", now, reason="the relay refused the message", error=str(exc))
+    suppressed = " (address suppressed)" if subscriber.status == "bounced" else ""
+    report.add("failed", f"{subscriber.email}: failed ({exc}){suppressed}")
+
+
+def _release(settings, session, digest, now, report, exc: TransientError) -> None:
+    """A transient failure: back to pending for the next run, or failed once attempts run out."""
+    email = digest.subscriber.email
+    if digest.attempts >= settings.max_attempts:
+        _finish(session, digest, "failed", now, reason=f"gave up after {digest.attempts} attempts", error=str(exc))
+        report.add("failed", f"{email}: failed after {digest.attempts} attempts ({exc})")
+    else:
+        _finish(session, digest, "pending", now, error=str(exc))
+        report.add("retry", f"{email}: will retry ({exc})")

@@ -8,16 +8,21 @@ when it will not (5xx), carrying the relay's reply.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import smtplib
 import socket
 import ssl
+import threading
+import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Protocol
 
 from digest.config import SmtpConfig
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
@@ -27,15 +32,40 @@ class DeliveryError(Exception):
 
 
 class TransientError(DeliveryError):
-    """Try again later."""
+    """Try again later: a 4xx reply, a dropped connection, a timeout, or a relay we cannot reach.
+
+    `maybe_delivered`: we timed out waiting for the reply to DATA, so the relay
+    may have queued the message; a resend may duplicate it (the stable
+    Message-ID lets the receiving side drop the copy).
+    """
+
+    def __init__(self, message: str, code: int | None = None, maybe_delivered: bool = False,
+                 session: bool = False):
+        super().__init__(message, code)
+        self.maybe_delivered = maybe_delivered
+        self.session = session  # connect/TLS/AUTH failed: nothing to do with this recipient
 
 
 class PermanentError(DeliveryError):
-    """Do not try again; `code`/message is the relay's reply."""
+    """Do not try again: a 5xx reply to this recipient or this message; the message is the relay's reply."""
+
+    @property
+    def enhanced_status(self) -> str | None:
+        """The RFC 3463 code at the start of the reply text (`5.1.1`), if the relay gave one."""
+        match = _ENHANCED.match(str(self))
+        return match.group(1) if match else None
 
     @property
     def no_such_user(self) -> bool:
-        return bool(re.search(r"\b5\.1\.[0-9]\b", str(self))) or self.code in (550, 551, 553) and "user" in str(self).lower()
+        """5.1.x (bad mailbox or domain), or a bare 550/551/553 that says the user is unknown."""
+        status = self.enhanced_status
+        if status is not None:
+            return status.startswith("5.1.")
+        return self.code in (550, 551, 553) and bool(_NO_USER.search(str(self)))
+
+
+_ENHANCED = re.compile(r"^\d{3}[ -]+([245]\.\d{1,3}\.\d{1,3})\b")
+_NO_USER = re.compile(r"no such user|user unknown|unknown user|mailbox unavailable|does not exist", re.I)
 
 
 class Sender(Protocol):
@@ -115,22 +145,37 @@ def write_outbox_index(folder: Path) -> Path:
 
 
 class SmtpSender:
-    """One reused connection to the relay; checked with NOOP before reuse, recycled after N messages."""
+    """One reused connection to the relay, recycled after N messages; explicit timeouts; TCP_NODELAY.
 
-    def __init__(self, config: SmtpConfig, recycle_after: int = 100, local_hostname: str | None = None):
+    A connection idle for more than `noop_after` seconds is checked with NOOP
+    before reuse; between back-to-back messages the previous 250 already
+    proved it alive, and a NOOP there would cost a round trip per message.
+    """
+
+    def __init__(self, config: SmtpConfig, recycle_after: int | None = None, local_hostname: str | None = None,
+                 limiter: RateLimiter | None = None, noop_after: float = 2.0):
         self.config = config
-        self.recycle_after = recycle_after
+        self.recycle_after = recycle_after or config.recycle_after
         self.local_hostname = local_hostname
+        self.limiter = limiter
+        self.noop_after = noop_after
         self._conn: smtplib.SMTP | None = None
         self._count = 0
-        self._fresh = False
+        self._used_at = 0.0
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.config.cafile)
+        if not self.config.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
     def _connect(self) -> smtplib.SMTP:
+        """Connect, EHLO, STARTTLS, AUTH. Any failure here is the relay's or ours, never the recipient's."""
         cfg = self.config
-        context = ssl.create_default_context()
         try:
             if cfg.tls == "ssl":
-                conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=context,
+                conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=self._tls_context(),
                                         local_hostname=self.local_hostname)
             else:
                 conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout, local_hostname=self.local_hostname)
@@ -138,23 +183,23 @@ class SmtpSender:
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.ehlo()
             if cfg.tls == "starttls":
-                conn.starttls(context=context)
+                conn.starttls(context=self._tls_context())
                 conn.ehlo()
             if cfg.username:
                 conn.login(cfg.username, cfg.password or "")
-        except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(f"SMTP authentication failed: {exc.smtp_code} {_text(exc.smtp_error)}", exc.smtp_code) from None
         except smtplib.SMTPResponseException as exc:
-            raise _classify(exc.smtp_code, exc.smtp_error) from None
+            raise TransientError(f"relay {cfg.host}:{cfg.port} refused the session: {exc.smtp_code} "
+                                 f"{_text(exc.smtp_error)}", exc.smtp_code, session=True) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise TransientError(f"cannot connect to {cfg.host}:{cfg.port}: {exc}") from None
+            raise TransientError(f"cannot connect to {cfg.host}:{cfg.port}: {exc or type(exc).__name__}",
+                                 session=True) from None
         self._count = 0
         return conn
 
     def _connection(self) -> smtplib.SMTP:
         if self._conn is not None and self._count >= self.recycle_after:
             self.close()
-        if self._conn is not None and not self._fresh:
+        if self._conn is not None and time.monotonic() - self._used_at > self.noop_after:
             try:
                 if self._conn.noop()[0] != 250:
                     self.close()
@@ -162,33 +207,47 @@ class SmtpSender:
                 self._drop()
         if self._conn is None:
             self._conn = self._connect()
-            self._fresh = True
         return self._conn
 
     def send(self, sender: str, recipient: str, data: bytes) -> str:
+        """MAIL, RCPT, DATA on the shared connection; return the relay's final reply."""
+        if self.limiter is not None:
+            self.limiter.acquire()
         conn = self._connection()
+        stage = "envelope"
         try:
-            refused = conn.sendmail(sender, [recipient], data)
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = exc.recipients.get(recipient, (550, b"refused"))
-            self._fresh = False
-            raise _classify(code, reply) from None
-        except smtplib.SMTPResponseException as exc:
-            self._fresh = False
-            if exc.smtp_code in (421,) or exc.smtp_code < 0:
-                self._drop()
-            else:
-                self._reset()
-            raise _classify(exc.smtp_code, exc.smtp_error) from None
-        except (OSError, smtplib.SMTPServerDisconnected, smtplib.SMTPException) as exc:
+            options = [f"SIZE={len(data)}"] if conn.has_extn("size") else []
+            code, reply = conn.mail(sender, options)
+            if code != 250:
+                # MAIL FROM concerns our sender address, not the recipient: retry later.
+                raise self._refused(code, reply, TransientError)
+            code, reply = conn.rcpt(recipient)
+            if code not in (250, 251):
+                raise self._refused(code, reply)
+            stage = "data"
+            code, reply = conn.data(data)
+            if code != 250:
+                raise self._refused(code, reply)
+        except smtplib.SMTPResponseException as exc:  # DATA not accepted (no 354)
+            raise self._refused(exc.smtp_code, exc.smtp_error) from None
+        except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            raise TransientError(f"connection lost: {exc or type(exc).__name__}") from None
+            timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+            raise TransientError(f"connection lost: {exc or type(exc).__name__}",
+                                 maybe_delivered=timed_out and stage == "data") from None
+        finally:
+            self._used_at = time.monotonic()
         self._count += 1
-        self._fresh = False
-        if refused:
-            code, reply = refused[recipient]
-            raise _classify(code, reply)
-        return "250 accepted"
+        return f"{code} {_text(reply)}"
+
+    def _refused(self, code: int, reply, kind: type[DeliveryError] | None = None) -> DeliveryError:
+        """The error for a refusal; the connection is reset for the next message, or dropped on 421."""
+        if code == 421 or code < 0:
+            self._drop()
+        else:
+            self._reset()
+        error = _classify(code, reply)
+        return kind(str(error), code) if kind is not None else error
 
     def _reset(self) -> None:
         try:
@@ -213,6 +272,77 @@ class SmtpSender:
             self._drop()
 
 
+class RateLimiter(Protocol):
+    def acquire(self) -> float:
+        """Block until the next message may go; return the seconds waited."""
+
+
+class LocalRateLimiter:
+    """Messages per second within this process (GCRA: each message reserves the next slot)."""
+
+    def __init__(self, rate: float, burst: int = 1, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate
+        self.tolerance = self.interval * (burst - 1)
+        self.clock, self.sleep = clock, sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        with self._lock:
+            now = self.clock()
+            slot = max(self._next, now)
+            self._next = slot + self.interval
+        wait = max(0.0, slot - now - self.tolerance)
+        if wait:
+            self.sleep(wait)
+        return wait
+
+
+# GCRA on Redis: one key holds the next free slot (server clock, ms); every worker
+# reserves atomically, so the relay's quota holds across processes and machines.
+_GCRA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local interval, tolerance = tonumber(ARGV[1]), tonumber(ARGV[2])
+local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or 0), now)
+redis.call('SET', KEYS[1], tostring(slot + interval), 'PX', math.ceil(slot + interval - now) + 1000)
+return tostring(math.max(0, slot - now - tolerance))
+"""
+
+
+class RedisRateLimiter:
+    """Messages per second over every worker sharing one Redis; local limiting if Redis is unreachable."""
+
+    def __init__(self, url: str, rate: float, burst: int = 1, key: str = "digest:smtp-rate", sleep=time.sleep):
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.script = self.client.register_script(_GCRA)
+        self.interval_ms = 1000.0 / rate
+        self.tolerance_ms = self.interval_ms * (burst - 1)
+        self.key, self.sleep = key, sleep
+        self.fallback = LocalRateLimiter(rate, burst, sleep=sleep)
+
+    def acquire(self) -> float:
+        try:
+            wait = float(self.script(keys=[self.key], args=[self.interval_ms, self.tolerance_ms])) / 1000
+        except Exception as exc:  # noqa: BLE001 - a Redis outage must not stop mail; keep this process in quota
+            log.warning("rate limiter: Redis unavailable (%s); limiting this process only", exc)
+            return self.fallback.acquire()
+        if wait:
+            self.sleep(wait)
+        return wait
+
+
+def make_limiter(settings) -> RateLimiter | None:
+    """DIGEST_SMTP_RATE over Redis (the broker) when it is Redis, else per process; None if unlimited."""
+    if not settings.smtp_rate:
+        return None
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        return RedisRateLimiter(settings.broker_url, settings.smtp_rate)
+    return LocalRateLimiter(settings.smtp_rate)
+
+
 def _text(reply) -> str:
     return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
 
@@ -227,5 +357,5 @@ def _classify(code: int, reply) -> DeliveryError:
 def make_sender(settings) -> Sender:
     """SMTP when DIGEST_SMTP_URL is set, else the outbox folder."""
     if settings.smtp is not None:
-        return SmtpSender(settings.smtp)
+        return SmtpSender(settings.smtp, limiter=make_limiter(settings))
     return OutboxSender(settings.outbox_dir)

@@ -162,7 +162,7 @@ class SmtpHandler:
             await asyncio.sleep(self.delay)
         if self.drop_in_data > 0:
             self.drop_in_data -= 1
-            session.transport.close()  # the relay hangs up in the middle of DATA
+            server.transport.close()  # the relay hangs up in the middle of DATA
             return "421 closing"
         if self.replies:
             reply = self.replies.pop(0)
