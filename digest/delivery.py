@@ -425,13 +425,14 @@ def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str |
     of the batch goes back to pending untried.
     """
     error: DeliveryError | None = None
+    recipient = message.safe_address(digest.subscriber.email).addr_spec  # the To: address, IDNA domain and all
     for attempt in range(batch.retry.tries):
         if attempt:
             _sleep(batch.retry.delay(attempt - 1))
         if not renew(session, digest.id, digest.attempts, settings.lease_seconds):
             return None
         try:
-            reply = sender.send(settings.from_address.addr_spec, digest.subscriber.email, data)
+            reply = sender.send(settings.from_address.addr_spec, recipient, data)
         except PermanentError as exc:
             batch.transient_streak = 0
             return exc

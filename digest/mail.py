@@ -230,6 +230,9 @@ class SmtpSender:
                 raise self._refused(code, reply)
         except smtplib.SMTPResponseException as exc:  # DATA not accepted (no 354)
             raise self._refused(exc.smtp_code, exc.smtp_error) from None
+        except UnicodeEncodeError:  # a non-ASCII address: smtplib cannot even say it
+            self._reset()
+            raise PermanentError(f"address not representable in SMTP: {recipient!r}") from None
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)

@@ -306,3 +306,43 @@ def test_rate_limit_setting_reaches_the_smtp_sender(tmp_path):
                              read_dotenv=False)
     sender = mail.make_sender(settings)
     assert isinstance(sender.limiter, mail.RedisRateLimiter) and sender.limiter.interval_ms == 400
+
+
+# --- hostile input through the whole pipeline --------------------------------------------------
+
+PAYLOAD = "<script>alert(1)</script><img src=x onerror=alert(2)> =?UTF-8?Q?=0A?=Bcc: victim@evil.example\r\nBcc: x@evil"
+
+
+def test_injection_in_titles_authors_topics_and_names_reaches_no_header_and_no_markup(tmp_path, sqlite_url,
+                                                                                        smtp_server):
+    from digest.models import Paper
+
+    handler, port = smtp_server
+    settings = seeded(smtp_settings(tmp_path, sqlite_url, port))
+    with session_factory(settings.database_url).begin() as session:
+        for paper in session.scalars(select(Paper)):
+            paper.title = f"{paper.title} {PAYLOAD}"
+            paper.authors = [PAYLOAD, *(paper.authors or [])]
+        for subscriber in session.scalars(select(Subscriber)):
+            subscriber.name = PAYLOAD
+            subscriber.topics = [f"{(subscriber.topics or ['x'])[0]} {PAYLOAD}", *(subscriber.topics or [])[1:]]
+    assert send(settings).counts["sent"] >= 1
+    for (_, rcpts, raw), msg in zip(handler.messages, parsed(handler)):
+        head = raw.split(b"\r\n\r\n", 1)[0]
+        names = [line.split(b":", 1)[0].lower() for line in head.split(b"\r\n") if line[:1] not in b" \t"]
+        assert b"bcc" not in names and names.count(b"to") == 1 and names.count(b"subject") == 1
+        assert msg["To"].addresses[0].addr_spec == rcpts[0] and "\n" not in msg["To"].addresses[0].display_name
+        body = msg.get_body(preferencelist=("html",)).get_content().split("<body", 1)[1]
+        assert "<script" not in body and "<img" not in body and "&lt;script&gt;" in body
+
+
+def test_international_domain_goes_out_as_idna(tmp_path, sqlite_url, smtp_server):
+    from digest.subscriptions import subscribe, validate_preferences
+
+    handler, port = smtp_server
+    settings = seeded(smtp_settings(tmp_path, sqlite_url, port))
+    with session_factory(settings.database_url).begin() as session:
+        subscribe(session, "ann@bücher.example", validate_preferences(topics=["LLM quantization"]), NOW)
+    send(settings)
+    sent = {rcpts[0]: msg for (_, rcpts, _), msg in zip(handler.messages, parsed(handler))}
+    assert str(sent["ann@xn--bcher-kva.example"]["To"]) == "ann@xn--bcher-kva.example"
