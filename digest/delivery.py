@@ -189,7 +189,8 @@ def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[
     papers = session.scalars(select(Paper).where(Paper.first_seen_at >= since).order_by(Paper.id)).all()
     candidates = [
         ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
-                          p.announced_at or p.first_seen_at, p.upvotes or 0)
+                          p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
+                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0)
         for p in papers
     ]
     return candidates, {p.id: p for p in papers}

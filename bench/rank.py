@@ -1,0 +1,199 @@
+"""Ranking benchmark: 2,000 real candidate papers × 1,000 / 10,000 / 100,000 varied subscribers, top 20 each.
+
+Prints seconds (median of --repeats) and peak memory per case, each case in a
+fresh process so peaks do not leak between cases, then the 1,000-subscriber
+case with a naive per-subscriber Python loop over papers (same scoring model,
+no diversity pass), as a ratio beside ours, then the quality figures.
+
+    /work/venv/bin/python bench/rank.py                 # all cases, median of 5
+    /work/venv/bin/python bench/rank.py --sizes 1000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FEEDS = ROOT.parent / "shared" / "fixtures" / "feeds"
+NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
+
+
+def load_papers(n: int = 2000):
+    """Real papers: arXiv RSS captures, arXiv API entries, the seed listing; near-copies fill any gap."""
+    import xml.etree.ElementTree as ET
+
+    from digest.ranking import Candidate
+    from digest.ranking_eval import load_arxiv_rss
+
+    rss = sorted((FEEDS / "arxiv-rss-new").glob("*.xml"))
+    texts = [(c.title, c.abstract, c.authors, c.categories) for c in load_arxiv_rss(
+        [p for p in rss if "TRUNCATED" not in p.name])]
+    atom = "{http://www.w3.org/2005/Atom}"
+    for path in sorted((FEEDS / "arxiv-api").glob("*.xml")):
+        for e in ET.parse(path).getroot().iter(f"{atom}entry"):
+            texts.append((" ".join((e.findtext(f"{atom}title") or "").split()),
+                          " ".join((e.findtext(f"{atom}summary") or "").split()),
+                          tuple(a.findtext(f"{atom}name") or "" for a in e.iter(f"{atom}author")),
+                          tuple(c.get("term") for c in e.iter(f"{atom}category"))))
+    texts += [(p["title"], p["abstract"], (), ("cs.LG",)) for p in json.loads((ROOT / "seeds/papers.json").read_text())]
+    texts = [t for t in texts if t[0] and t[0] != "Error"]
+    rng = random.Random(7)
+    out = []
+    for i in range(n):
+        title, abstract, authors, cats = texts[i % len(texts)]
+        if i >= len(texts):  # the same work seen again from another source
+            title = f"{title} (v{i // len(texts) + 1})"
+        out.append(Candidate(
+            paper_id=i + 1, title=title, abstract=abstract, authors=authors, categories=cats,
+            seen_at=NOW - dt.timedelta(hours=rng.uniform(0, 72)),
+            upvotes=int(rng.paretovariate(1.2) * 3) if rng.random() < 0.05 else 0,
+            github_stars=int(rng.paretovariate(1.0) * 20) if rng.random() < 0.02 else 0,
+            n_sources=rng.choice((1, 1, 1, 1, 2, 3)),
+        ))
+    return out
+
+
+def phrase_vocabulary(papers, size: int = 3000) -> list[str]:
+    """Topic phrases people type: arXiv taxonomy phrases plus frequent title bigrams/trigrams."""
+    from digest.ranking_eval import CATEGORY_TOPICS
+    from digest.ranking_text import words
+
+    grams = Counter()
+    for p in papers:
+        w = words(p.title)
+        grams.update(" ".join(w[i: i + n]) for n in (2, 3) for i in range(len(w) - n + 1))
+    phrases = [t for ts in CATEGORY_TOPICS.values() for t in ts]
+    phrases += [g for g, c in grams.most_common(size) if c >= 2 and not any(ch.isdigit() for ch in g)]
+    return phrases[:size]
+
+
+def make_profiles(n: int, papers, seed: int = 1):
+    """Varied profiles: 1–4 Zipf-drawn topics, some free-text topics, categories, exclusions, follows."""
+    from digest.ranking import Profile
+    from digest.ranking_text import words
+
+    rng = random.Random(seed)
+    vocab = phrase_vocabulary(papers)
+    weights = [1 / (r + 1) ** 0.8 for r in range(len(vocab))]
+    cats = [c for p in papers for c in p.categories]
+    authors = [a for p in papers for a in p.authors]
+    profiles, sent = [], {}
+    for sid in range(1, n + 1):
+        topics = rng.choices(vocab, weights, k=rng.choice((1, 1, 2, 2, 3, 3, 4)))
+        if rng.random() < 0.05:  # a free-text topic of their own
+            w = words(rng.choice(papers).title)
+            topics.append(" ".join(rng.sample(w, min(len(w), rng.choice((2, 3))))))
+        profiles.append(Profile(
+            sid, topics=tuple(topics),
+            categories=tuple(rng.sample(cats, rng.choice((1, 2, 3)))) if rng.random() < 0.25 else (),
+            exclude=tuple(rng.choice(("survey", "quantum", "benchmark", "medical", rng.choice(authors)))
+                          for _ in range(rng.choice((1, 2)))) if rng.random() < 0.1 else (),
+            authors=tuple(rng.sample(authors, rng.choice((1, 2, 3)))) if rng.random() < 0.1 else (),
+            max_papers=20, min_score=0.3 if rng.random() < 0.2 else 0.0,
+        ))
+        if rng.random() < 0.2:
+            sent[sid] = {rng.randint(1, len(papers)) for _ in range(rng.randint(1, 10))}
+    return profiles, sent
+
+
+def naive_rank(profiles, papers, sent):
+    """The same model as a per-subscriber Python loop over papers (what a straightforward script does)."""
+    from digest.ranking_edition import prepare_edition
+    from digest.ranking_text import bulk_queries, phrase_key
+
+    edition = prepare_edition(papers, NOW, 36.0)  # vectorising the papers once is not what is compared
+    w = edition.index.weights
+    rows = [dict(zip(w.indices[w.indptr[i]: w.indptr[i + 1]].tolist(), w.data[w.indptr[i]: w.indptr[i + 1]].tolist()))
+            for i in range(len(papers))]
+    boost = (0.6 + 0.25 * edition.recency + 0.15 * edition.trend).tolist()
+    out = {}
+    for p in profiles:
+        q = bulk_queries([phrase_key(t) for t in p.topics], edition.index).matrix
+        queries = [dict(zip(q[i].indices.tolist(), q[i].data.tolist())) for i in range(q.shape[0])]
+        cats, gone = {c.lower() for c in p.categories}, sent.get(p.subscriber_id, set())
+        scored = []
+        for i, paper in enumerate(papers):
+            if paper.paper_id in gone or (cats and not cats & {c.lower() for c in paper.categories}):
+                continue
+            rel = max((sum(v * rows[i].get(t, 0.0) for t, v in qd.items()) for qd in queries), default=0.0)
+            if rel >= max(p.min_score, 0.2):
+                scored.append((rel * boost[i], paper.paper_id))
+        scored.sort(reverse=True)
+        out[p.subscriber_id] = scored[: p.max_papers]
+    return out
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def child(n: int, repeats: int, naive: bool) -> dict:
+    from digest.ranking import rank
+
+    papers = load_papers()
+    profiles, sent = make_profiles(n, papers)
+    before = rss_mb()
+    times, picks = [], {}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        picks = naive_rank(profiles, papers, sent) if naive else rank(profiles, papers, NOW, already_sent=sent,
+                                                                      half_life_hours=36.0)
+        times.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"n": n, "times": times, "rss_before_mb": before, "peak_mb": peak,
+            "mean_picks": sum(map(len, picks.values())) / max(len(picks), 1),
+            "skipped": sum(1 for v in picks.values() if not v)}
+
+
+def run_case(n: int, repeats: int, naive: bool = False) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(repeats)] + (["--naive"] if naive else [])
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--naive-repeats", type=int, default=3)
+    parser.add_argument("--child", type=int)
+    parser.add_argument("--naive", action="store_true")
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.repeats, args.naive)))
+        return
+    print(f"2,000 candidate papers, top 20 each; seconds = median of {args.repeats}; peak = process max RSS")
+    ours_1k = None
+    for n in (int(s) for s in args.sizes.split(",")):
+        got = run_case(n, args.repeats)
+        median = statistics.median(got["times"])
+        ours_1k = median if n == 1000 else ours_1k
+        print(f"{n:>8,} subscribers: {median:6.2f} s  (min {min(got['times']):.2f})  peak {got['peak_mb']:6.0f} MB "
+              f"(inputs {got['rss_before_mb']:.0f} MB)  {got['mean_picks']:.1f} picks/subscriber, "
+              f"{got['skipped']:,} skipped")
+    if ours_1k:
+        naive = run_case(1000, args.naive_repeats, naive=True)
+        median = statistics.median(naive["times"])
+        print(f"   1,000 subscribers, naive per-subscriber Python loop: {median:.2f} s (median of "
+              f"{args.naive_repeats}) = {median / ours_1k:.0f}x ours")
+    from digest.ranking_eval import report
+
+    paths = sorted((FEEDS / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))
+    for name, figures in report(paths).items():
+        print(f"quality {name:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()

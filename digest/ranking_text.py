@@ -1,0 +1,233 @@
+"""Text side of ranking, pure: tokens, the per-edition paper index, phrase queries.
+
+Papers are vectorised once per edition into a BM25 matrix over stemmed
+unigrams and bigrams (title counted TITLE_WEIGHT times); topic phrases become
+sparse query rows normalised so that a score of 1.0 means "every word of the
+topic, prominently, in this paper". Scores for all topics × all papers are one
+sparse × dense product.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+_WORD = re.compile(r"[a-z0-9]+")
+STOPWORDS = frozenset(
+    "a an and are as at be by for from in into is it its of on or that the this to with we our via using based "
+    "can has have not than their these they which while also such between over under".split()
+)
+TITLE_WEIGHT = 3.0
+BM25_K1 = 1.2
+BM25_B = 0.75
+PHRASE_BONUS = 0.15  # the topic's words adjacent, in order: a phrase matched as a phrase
+
+_SUFFIXES = (("ices", "ix"), ("isation", "iz"), ("ization", "iz"), ("ations", "ate"), ("ation", "ate"),
+             ("izing", "iz"), ("ising", "iz"), ("ized", "iz"), ("ised", "iz"), ("izes", "iz"), ("ize", "iz"),
+             ("ise", "iz"), ("ing", ""), ("ies", "y"), ("es", "e"), ("s", ""))
+_STEMS: dict[str, str] = {}
+
+
+def stem(word: str) -> str:
+    """A tiny suffix stripper: quantization/quantized/quantizing → quantiz."""
+    cached = _STEMS.get(word)
+    if cached is not None:
+        return cached
+    result = word
+    for suffix, repl in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            result = word[: len(word) - len(suffix)] + repl
+            break
+    if len(_STEMS) < 500_000:
+        _STEMS[word] = result
+    return result
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII: accents dropped (Gödel → godel), so feeds and profiles compare equal."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
+def words(text: str) -> list[str]:
+    """Content words of a text, unstemmed (hyphens split: low-bit → low, bit)."""
+    return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS]
+
+
+def tokens(text: str) -> list[str]:
+    return [stem(w) for w in words(text)]
+
+
+def terms_of(toks: list[str]) -> list[str]:
+    """Unigrams and adjacent bigrams ("message pass")."""
+    return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:])]
+
+
+def author_keys(name: str) -> tuple[str, str]:
+    """(full key, initial key): "Yoshua Bengio" → ("yoshua bengio", "y bengio")."""
+    parts = _WORD.findall(fold(name))
+    if not parts:
+        return "", ""
+    return " ".join(parts), f"{parts[0][0]} {parts[-1]}" if len(parts) > 1 else parts[0]
+
+
+def follow_key(name: str) -> str:
+    """How a followed name is matched: in full, or by initial + surname when given as "Y. Bengio"."""
+    full, initial = author_keys(name)
+    parts = full.split()
+    return initial if len(parts) > 1 and len(parts[0]) == 1 else full
+
+
+@dataclass
+class PaperIndex:
+    """One edition's papers, vectorised once: BM25 weights, presence, tf-idf unit rows."""
+
+    vocab: dict[str, int]
+    idf: np.ndarray                # per term
+    weights: sparse.csr_matrix     # papers × terms: idf · saturated tf
+    present: sparse.csc_matrix     # papers × terms, 1.0 where the term occurs
+    unit: sparse.csr_matrix        # papers × terms, L2-normalised sublinear tf-idf: near-duplicates
+
+    @property
+    def n_papers(self) -> int:
+        return self.weights.shape[0]
+
+    def oov_idf(self) -> float:
+        return float(np.log((self.n_papers + 1) / 1) + 1.0)
+
+
+def _stems(text: str) -> list[str]:
+    cache = _STEMS
+    return [cache[w] if w in cache else stem(w) for w in words(text)]
+
+
+def bulk_index(texts: list[tuple[str, str]]) -> PaperIndex:
+    """Vectorise (title, abstract) pairs: BM25 over unigrams + bigrams, title weighted."""
+    keys, vals, indptr = [], [], [0]
+    for title, abstract in texts:
+        counts = Counter(terms_of(_stems(abstract)))
+        for term, n in Counter(terms_of(_stems(title))).items():
+            counts[term] += TITLE_WEIGHT * n
+        keys.extend(counts)
+        vals.extend(counts.values())
+        indptr.append(len(keys))
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(keys))}
+    n = len(texts)
+    cols = np.fromiter(map(vocab.__getitem__, keys), dtype=np.int32, count=len(keys))
+    tf = sparse.csr_matrix((np.asarray(vals, np.float32), cols, np.asarray(indptr)), shape=(n, len(vocab)))
+    lengths = np.asarray(tf.sum(axis=1)).ravel()
+    tf.sort_indices()
+    df = np.bincount(tf.indices, minlength=len(vocab))
+    idf = (np.log((n + 1) / (df + 1)) + 1.0).astype(np.float32)
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / max(float(lengths.mean()) if n else 1.0, 1e-9))
+    row_of = np.repeat(np.arange(n), np.diff(tf.indptr))
+    weights = tf.copy()
+    weights.data = idf[tf.indices] * tf.data * (BM25_K1 + 1) / (tf.data + norm[row_of])
+    present = tf.copy()
+    present.data[:] = 1.0
+    unit = tf.copy()
+    unit.data = (1 + np.log(tf.data)) * idf[tf.indices]
+    return PaperIndex(vocab, idf, weights, present.tocsc(), _l2_rows(unit))
+
+
+def _l2_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix, dtype=np.float32)
+
+
+@dataclass
+class PhraseQueries:
+    """Unique phrases as query rows over the paper index."""
+
+    phrases: list[str]             # as normalised: stemmed tokens joined by spaces
+    terms: list[list[str]]         # per phrase: its unigram + bigram terms
+    matrix: sparse.csr_matrix      # phrases × terms: BM25 query weights, a full match scores 1.0
+    bigrams: sparse.csr_matrix     # phrases × terms: 1.0 per distinct in-vocabulary bigram
+    n_bigrams: np.ndarray          # per phrase: distinct bigrams it needs for an exact phrase match
+
+
+_KEYS: dict[str, str] = {}
+
+
+def phrase_key(text: str) -> str:
+    """Two phrases with the same key are the same query ("LLM Quantisation" = "llm quantization")."""
+    key = _KEYS.get(text)
+    if key is None:
+        key = " ".join(tokens(text))
+        if len(_KEYS) < 200_000:
+            _KEYS[text] = key
+    return key
+
+
+def bulk_queries(keys: list[str], index: PaperIndex) -> PhraseQueries:
+    """Query rows for normalised phrases; words the edition never uses still count in the norm."""
+    rows, cols, vals, brows, bcols = [], [], [], [], []
+    all_terms, needed = [], np.zeros(len(keys), dtype=np.float32)
+    oov = index.oov_idf()
+    for row, key in enumerate(keys):
+        toks = key.split()
+        unigrams = list(dict.fromkeys(toks))
+        bigram_terms = list(dict.fromkeys(f"{a} {b}" for a, b in zip(toks, toks[1:])))
+        terms = unigrams + bigram_terms
+        all_terms.append(terms)
+        total = sum(float(index.idf[index.vocab[t]]) if t in index.vocab else oov for t in terms) * (BM25_K1 + 1)
+        for t in terms:
+            col = index.vocab.get(t)
+            if col is not None:
+                rows.append(row), cols.append(col), vals.append(1.0 / total)
+        needed[row] = len(bigram_terms) if bigram_terms else np.inf
+        for t in bigram_terms:
+            col = index.vocab.get(t)
+            if col is not None:
+                brows.append(row), bcols.append(col)
+    shape = (len(keys), len(index.vocab))
+    matrix = sparse.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=shape)
+    bigrams = sparse.csr_matrix((np.ones(len(brows), np.float32), (brows, bcols)), shape=shape)
+    return PhraseQueries(keys, all_terms, matrix, bigrams, needed)
+
+
+def score_phrases(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> np.ndarray:
+    """Relevance of the given phrase rows × every paper, float32 in [0, 1]."""
+    q = queries.matrix[rows]
+    used = np.unique(q.indices)
+    if used.size == 0:
+        return np.zeros((len(rows), index.n_papers), dtype=np.float32)
+    # Only the columns some query uses: a dense papers × used block keeps the product cheap.
+    block = index.weights[:, used].toarray()
+    q = sparse.csr_matrix((q.data, np.searchsorted(used, q.indices), q.indptr), shape=(len(rows), used.size))
+    scores = np.asarray(q @ block.T, dtype=np.float32)
+    exact = phrase_present(queries, rows, index)
+    if exact is not None:
+        scores += PHRASE_BONUS * exact
+    np.minimum(scores, 1.0, out=scores)
+    return scores
+
+
+def phrase_present(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> np.ndarray | None:
+    """1.0 where every bigram of a multi-word phrase occurs in the paper (the phrase, as a phrase)."""
+    b = queries.bigrams[rows]
+    if b.nnz == 0:
+        return None
+    hits = (b @ index.present.T).toarray()
+    return (hits >= queries.n_bigrams[rows, None]).astype(np.float32)
+
+
+def words_present(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> sparse.csr_matrix:
+    """phrases × papers, True where the phrase (one word, or all its bigrams) occurs: for exclusions."""
+    q = queries.matrix[rows]
+    single = np.array([len(queries.terms[r]) == 1 for r in rows], dtype=bool)
+    hits = (q > 0).astype(np.float32) @ index.present.T
+    out = sparse.csr_matrix(hits.multiply(single[:, None].astype(np.float32)) > 0)
+    b = queries.bigrams[rows]
+    if b.nnz:
+        counts = (b @ index.present.T).tocsr()
+        counts.data = (counts.data >= queries.n_bigrams[rows][np.repeat(np.arange(len(rows)), np.diff(counts.indptr))])
+        out = out + (counts > 0)
+    return out.tocsr()
