@@ -81,6 +81,7 @@ class Settings:
     max_attempts: int = 5
     ingest_interval_minutes: int = 60
     batch_size: int = 100
+    stale_seconds: int = 600
     smtp_rate: float = 0.0  # messages per second over all workers; 0 = no limit
     dkim: DkimConfig | None = None
     unsubscribe_mailto: str | None = None
@@ -228,6 +229,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 600, 5, 86400),
         ingest_interval_minutes=_parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
         batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
+        stale_seconds=_parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
         max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
         pending_days=_parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
         proxy_hops=_parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
