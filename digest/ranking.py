@@ -2,10 +2,13 @@
 
 Plain data and an explicit `now` in, ranked picks with scores and reasons out;
 no database, no clock. The edition's papers are vectorised once per call
-(`ranking_text`); all subscribers are then scored block by block as dense
-subscribers × papers arrays, so memory stays bounded and no Python loop runs
-over papers per subscriber. Per subscriber only the chosen picks are touched
-in Python, to write their reasons.
+(`ranking_text`, `ranking_edition`): every distinct topic phrase is scored
+against every paper in one sparse × dense product and only the cells above the
+floor are kept, best first. Subscribers are then handled block by block as flat
+arrays of (subscriber, paper) cells (`ranking_select`): filters, topic-coverage
+damping and top-k are numpy operations, so memory stays bounded and no Python
+loop runs over papers per subscriber. Only the chosen picks are touched in
+Python, to write their reasons (each distinct reason once per call).
 
 score = relevance × (W_BASE + W_RECENCY · recency + W_TREND · trending)
 
@@ -27,8 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digest import ranking_select as select
-from digest.ranking_text import phrase_key
-from digest.ranking_edition import Edition, Compiled, bulk_compile, prepare_edition
+from digest.ranking_edition import Compiled, Edition, bulk_compile, prepare_edition
 
 DEFAULT_FLOOR = 0.2
 CATEGORY_RELEVANCE = 0.5
@@ -68,6 +70,8 @@ class Candidate:
 
 @dataclass(slots=True)
 class Pick:
+    """One paper for one subscriber: why (reason, shown on the card), under which topic, on which words."""
+
     paper_id: int
     score: float
     reason: str
@@ -224,10 +228,5 @@ class Explainer:
 
     def _category(self, row: int, paper: int) -> str:
         wanted = self.compiled.category_names[row]
-        return next((c for c in self.edition.categories[paper] if c in wanted or c.split(".")[0] in wanted),
+        return next((c for c in self.edition.categories[paper] if {c.lower(), c.lower().split(".")[0]} & wanted),
                     "your categories")
-
-
-def topic_key(text: str) -> str:
-    """Profiles whose topics share this key share one query row."""
-    return phrase_key(text)

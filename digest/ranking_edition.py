@@ -178,6 +178,11 @@ def _category_keys(categories) -> list[str]:
     return sorted(keys)
 
 
+def _wanted_categories(categories) -> list[str]:
+    """A profile's include-list as written: "cs.LG" means cs.LG only; "cs" or "cs.*" means the whole archive."""
+    return sorted({c.strip().lower().replace("*", "").rstrip(".") for c in categories} - {""})
+
+
 def _incidence(rows_of_keys: list[list[str]]) -> tuple[dict[str, int], sparse.csr_matrix]:
     """A vocabulary and a keys × papers 0/1 matrix."""
     vocab: dict[str, int] = {}
@@ -195,7 +200,6 @@ class Compiled:
     queries: PhraseQueries
     table: tuple[np.ndarray, np.ndarray, np.ndarray]  # topics × papers above the floor: indptr, cols, rels
     slots: np.ndarray              # subscribers × max topics: query row per topic, -1 pad
-    topics: list[tuple[str, ...]]  # per subscriber, the phrases behind its slots, as written
     written: np.ndarray            # subscribers × max topics: id of the phrase as written
     written_texts: list[tuple[str, int]]  # per written id: (phrase as written, query row)
     floors: np.ndarray
@@ -231,50 +235,55 @@ def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple
 
 def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float) -> Compiled:
     """Profiles → sparse rows; identical topic phrases (after normalising) share one query."""
-    topic_ids: dict[str, int] = {}
-    written_ids: dict[str, int] = {}
-    slots_of, written_of, topics_of = [], [], []
-    for p in profiles:
-        seen, slots, written, names = set(), [], [], []
-        for text in p.topics:
-            key = phrase_key(text)
-            if key and key not in seen:
-                seen.add(key)
-                slots.append(topic_ids.setdefault(key, len(topic_ids)))
-                written.append(written_ids.setdefault(text.strip(), len(written_ids)))
-                names.append(text.strip())
-        slots_of.append(slots)
-        written_of.append(written)
-        topics_of.append(tuple(names))
-    slots, written = _padded(slots_of), _padded(written_of)
-    written_texts = [(text, topic_ids[phrase_key(text)]) for text in written_ids]
-    queries = bulk_queries(list(topic_ids), edition.index)
+    slots, written, written_texts, topic_keys = _topic_slots(profiles)
+    queries = bulk_queries(topic_keys, edition.index)
     cat_keys: dict[tuple, list[str]] = {(): []}
     cat_rows = [cat_keys[p.categories] if p.categories in cat_keys else cat_keys.setdefault(
-        p.categories, _category_keys(c.replace("*", "").rstrip(".") for c in p.categories)) for p in profiles]
+        p.categories, _wanted_categories(p.categories)) for p in profiles]
     categories = _rows_matrix(cat_rows, edition.category_vocab)
-    follow_rows = [frozenset(k for k in (follow_key(a) for a in p.authors) if k) for p in profiles]
+    empty = frozenset()
+    follow_rows = [frozenset(k for k in map(follow_key, p.authors) if k) if p.authors else empty for p in profiles]
     excludes, exclusion_hits = _exclusions(profiles, edition)
+    has_categories = np.fromiter(map(bool, cat_rows), dtype=bool, count=len(profiles))
     return Compiled(
-        queries=queries, table=topic_table(queries, edition, default_floor), slots=slots, topics=topics_of,
+        queries=queries, table=topic_table(queries, edition, default_floor), slots=slots,
         written=written, written_texts=written_texts,
-        floors=np.array([max(p.min_score or 0.0, default_floor) for p in profiles], dtype=np.float32),
-        max_papers=np.array([max(int(p.max_papers or 0), 0) for p in profiles], dtype=np.int64),
-        category_only=np.array([not t and bool(c) for t, c in zip(slots_of, cat_rows)]),
-        has_categories=np.array([bool(c) for c in cat_rows]),
+        floors=np.maximum(np.fromiter((p.min_score or 0.0 for p in profiles), np.float32, len(profiles)),
+                          np.float32(default_floor)),
+        max_papers=np.maximum(np.fromiter((p.max_papers or 0 for p in profiles), np.int64, len(profiles)), 0),
+        category_only=has_categories & (slots[:, 0] < 0), has_categories=has_categories,
         categories=categories, category_bits=bitsets(categories), category_names=[frozenset(c) for c in cat_rows],
         follows=_rows_matrix(follow_rows, edition.author_vocab), follow_keys=follow_rows,
         excludes=excludes, exclusion_hits=exclusion_hits, sent_keys=_sent_keys(profiles, edition, already_sent),
     )
 
 
-def _padded(rows: list[list[int]]) -> np.ndarray:
-    """A ragged list of ints as a rows × longest array, -1 padded."""
-    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    out = np.full((len(rows), int(lengths.max(initial=0)) or 1), -1, dtype=np.int64)
-    flat = np.fromiter((x for r in rows for x in r), dtype=np.int64, count=int(lengths.sum()))
-    out[np.repeat(np.arange(len(rows)), lengths), np.arange(flat.size) - np.repeat(np.cumsum(lengths) - lengths, lengths)] = flat
-    return out
+def _topic_slots(profiles) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]], list[str]]:
+    """(query row per profile topic, phrase-as-written id per topic, written phrases, query keys), -1 padded.
+
+    Works on the flat list of every profile's topics at once: a phrase is normalised once per call however
+    many subscribers wrote it, and a profile listing one topic twice (in any spelling) keeps the first."""
+    counts = np.fromiter((len(p.topics) for p in profiles), dtype=np.int64, count=len(profiles))
+    flat = [t for p in profiles for t in p.topics]
+    written_ids = {t: i for i, t in enumerate(dict.fromkeys(flat))}
+    wid = np.fromiter(map(written_ids.__getitem__, flat), dtype=np.int64, count=len(flat))
+    keys = [phrase_key(t) for t in written_ids]
+    topic_ids = {k: i for i, k in enumerate(dict.fromkeys(k for k in keys if k))}
+    topic_of_written = np.array([topic_ids.get(k, -1) for k in keys] or [-1], dtype=np.int64)
+    rows = np.repeat(np.arange(len(profiles)), counts)
+    tid = topic_of_written[wid] if flat else wid
+    ok = np.flatnonzero(tid >= 0)
+    _, first = np.unique(rows[ok] * (len(topic_ids) + 1) + tid[ok], return_index=True)
+    ok = ok[np.sort(first)]
+    rows, tid, wid = rows[ok], tid[ok], wid[ok]
+    per_row = np.bincount(rows, minlength=len(profiles))
+    position = np.arange(rows.size) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    width = int(per_row.max(initial=0)) or 1
+    slots = np.full((len(profiles), width), -1, dtype=np.int64)
+    written = np.full((len(profiles), width), -1, dtype=np.int64)
+    slots[rows, position], written[rows, position] = tid, wid
+    texts = [(t.strip(), int(i)) for t, i in zip(written_ids, topic_of_written.tolist())]
+    return slots, written, texts, list(topic_ids)
 
 
 def _rows_matrix(rows: list, vocab: dict[str, int]) -> sparse.csr_matrix:
@@ -291,7 +300,8 @@ def _rows_matrix(rows: list, vocab: dict[str, int]) -> sparse.csr_matrix:
 def _exclusions(profiles, edition: Edition) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
     """An exclusion hides a paper that contains the word/phrase or has an author of that name."""
     ids: dict[str, int] = {}
-    rows = [[ids.setdefault(e, len(ids)) for e in {fold(x).strip() for x in p.exclude} if e] for p in profiles]
+    rows = [[ids.setdefault(e, len(ids)) for e in {fold(x).strip() for x in p.exclude} if e] if p.exclude else []
+            for p in profiles]
     entries = list(ids)
     queries = bulk_queries([phrase_key(e) for e in entries], edition.index)
     hits = words_present(queries, np.arange(len(entries)), edition.index).astype(np.float32)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +87,7 @@ def follow_key(name: str) -> str:
 class PaperIndex:
     """One edition's papers, vectorised once: BM25 weights, presence, tf-idf unit rows."""
 
-    vocab: dict[str, int]
+    vocab: "Vocabulary"
     idf: np.ndarray                # per term
     weights: sparse.csr_matrix     # papers × terms: idf · saturated tf
     present: sparse.csc_matrix     # papers × terms, 1.0 where the term occurs
@@ -102,25 +101,60 @@ class PaperIndex:
         return float(np.log((self.n_papers + 1) / 1) + 1.0)
 
 
-def _stems(text: str) -> list[str]:
-    cache = _STEMS
-    return [cache[w] if w in cache else stem(w) for w in words(text)]
+class Vocabulary:
+    """term → column without a string per bigram: unigram stems are columns 0..S-1, a bigram "a b" is looked
+    up by its pair of stem ids."""
+
+    def __init__(self, stems: dict[str, int], pairs: dict[int, int]) -> None:
+        self.stems, self.pairs, self.width = stems, pairs, len(stems)
+
+    def get(self, term: str, default=None):
+        first, space, second = term.partition(" ")
+        if not space:
+            return self.stems.get(term, default)
+        a, b = self.stems.get(first), self.stems.get(second)
+        if a is None or b is None:
+            return default
+        return self.pairs.get(a * self.width + b, default)
+
+    def __contains__(self, term: str) -> bool:
+        return self.get(term) is not None
+
+    def __getitem__(self, term: str) -> int:
+        col = self.get(term)
+        if col is None:
+            raise KeyError(term)
+        return col
+
+    def __len__(self) -> int:
+        return self.width + len(self.pairs)
 
 
 def bulk_index(texts: list[tuple[str, str]]) -> PaperIndex:
-    """Vectorise (title, abstract) pairs: BM25 over unigrams + bigrams, title weighted."""
-    keys, vals, indptr = [], [], [0]
-    for title, abstract in texts:
-        counts = Counter(terms_of(_stems(abstract)))
-        for term, n in Counter(terms_of(_stems(title))).items():
-            counts[term] += TITLE_WEIGHT * n
-        keys.extend(counts)
-        vals.extend(counts.values())
-        indptr.append(len(keys))
-    vocab = {t: i for i, t in enumerate(dict.fromkeys(keys))}
+    """Vectorise (title, abstract) pairs: BM25 over unigrams + bigrams, title weighted.
+
+    Words become stem ids through one dict lookup per word; bigrams are pairs of ids counted with numpy,
+    so no string is built per bigram."""
     n = len(texts)
-    cols = np.fromiter(map(vocab.__getitem__, keys), dtype=np.int32, count=len(keys))
-    tf = sparse.csr_matrix((np.asarray(vals, np.float32), cols, np.asarray(indptr)), shape=(n, len(vocab)))
+    fields = [_WORD.findall(fold(part)) for pair in texts for part in pair]  # title, abstract, title, …
+    lengths = np.fromiter(map(len, fields), dtype=np.int64, count=len(fields))
+    flat = [w for f in fields for w in f]
+    distinct = {w: i for i, w in enumerate(dict.fromkeys(flat))}
+    stems: dict[str, int] = {}
+    stem_of = np.array([-1 if w in STOPWORDS else stems.setdefault(stem(w), len(stems)) for w in distinct] or [-1],
+                       dtype=np.int64)
+    sid = stem_of[np.fromiter(map(distinct.__getitem__, flat), dtype=np.int64, count=len(flat))]
+    seg = np.repeat(np.arange(len(fields)), lengths)
+    keep = sid >= 0
+    sid, seg = sid[keep], seg[keep]
+    same = seg[1:] == seg[:-1]
+    width = max(len(stems), 1)
+    pair_keys, pair_cols = np.unique(sid[:-1][same] * width + sid[1:][same], return_inverse=True)
+    cols = np.concatenate([sid, len(stems) + pair_cols.ravel()])
+    where = np.concatenate([seg, seg[:-1][same]])
+    weight = np.where(where % 2 == 0, np.float32(TITLE_WEIGHT), np.float32(1.0))
+    vocab = Vocabulary(stems, dict(zip(pair_keys.tolist(), range(len(stems), len(stems) + pair_keys.size))))
+    tf = sparse.csr_matrix((weight, (where // 2, cols)), shape=(n, len(vocab)), dtype=np.float32)
     lengths = np.asarray(tf.sum(axis=1)).ravel()
     tf.sort_indices()
     df = np.bincount(tf.indices, minlength=len(vocab))

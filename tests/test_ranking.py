@@ -93,9 +93,11 @@ def test_category_include_list_keeps_other_archives_out_and_accepts_an_archive_p
     papers = corpus(
         paper(1, "Diffusion models for images", "Image diffusion.", categories=("cs.CV",)),
         paper(2, "Diffusion models in plasma physics", "Diffusion of ions.", categories=("physics.plasm-ph",)),
+        paper(3, "Diffusion models for text", "Text diffusion.", categories=("cs.CL", "stat.ML")),
     )
     assert ids(rank([Profile(7, topics=("diffusion models",), categories=("cs.CV",))], papers, NOW)[7]) == [1]
-    assert ids(rank([Profile(7, topics=("diffusion models",), categories=("cs",))], papers, NOW)[7]) == [1]
+    assert ids(rank([Profile(7, topics=("diffusion models",), categories=("stat.ml",))], papers, NOW)[7]) == [3]
+    assert set(ids(rank([Profile(7, topics=("diffusion models",), categories=("cs",))], papers, NOW)[7])) == {1, 3}
 
 
 def test_category_only_profile_gets_its_categories_newest_first():
