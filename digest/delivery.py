@@ -17,6 +17,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, delete, or_, select, tuple_, update
@@ -163,6 +164,19 @@ def get_stalled(session: Session, now: dt.datetime, stale_seconds: int) -> list[
             and_(Digest.state == "pending", Digest.updated_at < stale),
         ))
     ).all())
+
+
+def release(session: Session, digest_ids: list[int]) -> int:
+    """Give claimed rows back (sending → pending) so another worker takes them now."""
+    if not digest_ids:
+        return 0
+    result = session.execute(
+        update(Digest).where(Digest.id.in_(digest_ids), Digest.state == "sending")
+        .values(state="pending", lease_until=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return result.rowcount or 0
 
 
 def renew(session: Session, digest_id: int, attempt: int, lease_seconds: int) -> bool:
@@ -316,8 +330,14 @@ def shared_edition() -> render.EditionRenderer:
 
 
 def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], now: dt.datetime,
-            sender: Sender, report: DeliveryReport | None = None) -> DeliveryReport:
-    """Claim, rank together, render, send and record a batch of planned digests."""
+            sender: Sender, report: DeliveryReport | None = None,
+            should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
+    """Claim, rank together, render, send and record a batch of planned digests.
+
+    `should_stop` is asked between messages (a worker being shut down): the
+    rows not yet sent are released to pending for another worker at once,
+    instead of waiting for their lease to expire.
+    """
     report = report or DeliveryReport()
     with factory() as session:
         claimed = [i for i in digest_ids if claim(session, i, now, settings.lease_seconds) is not None]
@@ -333,7 +353,11 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
                              already_sent=sent_before, half_life_hours=settings.recency_half_life_hours)
         batch = Batch(shared_edition())
         batch.prepare({d.subscriber_id: picks.get(d.subscriber_id, []) for d in live}, papers)
-        for digest in live:
+        for n, digest in enumerate(live):
+            if should_stop is not None and should_stop():
+                released = release(session, [d.id for d in live[n:]])
+                report.counts["released"] += released
+                break
             _deliver_one(settings, session, digest, picks.get(digest.subscriber_id, []), papers, now, sender, report,
                          batch)
     sender.close()

@@ -126,12 +126,12 @@ def expire_pending(settings: Settings, now: dt.datetime) -> int:
         return bulk_expire_pending(session, now, settings.pending_days)
 
 
-def deliver_ids(settings: Settings, ids: list[int], now: dt.datetime,
-                sender: Sender | None = None) -> delivery.DeliveryReport:
+def deliver_ids(settings: Settings, ids: list[int], now: dt.datetime, sender: Sender | None = None,
+                should_stop: Callable[[], bool] | None = None) -> delivery.DeliveryReport:
     """Deliver one batch of planned digests over one sender connection."""
     ensure_schema(settings.database_url)
     return delivery.deliver(settings, session_factory(settings.database_url), ids, now,
-                            sender or make_sender(settings))
+                            sender or make_sender(settings), should_stop=should_stop)
 
 
 def run_daily(settings: Settings, now: dt.datetime, sender: Sender | None = None) -> RunReport:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 import redis
 from celery import shared_task
@@ -13,6 +15,18 @@ from digest import jobs
 
 log = logging.getLogger(__name__)
 TICK_LOCK = "digest:lock:tick"
+STOPPING = threading.Event()
+
+
+
+
+def _stop_between_messages_on_sigterm() -> None:
+    """A pool process that gets SIGTERM (systemd and honcho signal the whole group)
+    finishes the message in hand, releases the rest of its batch, and lets the
+    main process complete the warm shutdown. Installed when a batch starts:
+    billiard resets SIGTERM after worker_process_init, so earlier is too early."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: STOPPING.set())
 
 
 def _settings():
@@ -65,7 +79,8 @@ def housekeeping() -> int:
 @shared_task(name="digest.deliver_batch", bind=True, max_retries=5)
 def deliver_batch(self, digest_ids: list[int]) -> dict:
     """Claim, rank, render and send one batch; rows others hold are left to them."""
-    report = jobs.deliver_ids(_settings(), [int(i) for i in digest_ids], utcnow())
+    _stop_between_messages_on_sigterm()
+    report = jobs.deliver_ids(_settings(), [int(i) for i in digest_ids], utcnow(), should_stop=STOPPING.is_set)
     return dict(report.counts)
 
 

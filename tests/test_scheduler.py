@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import sys
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -170,3 +174,51 @@ def test_run_twice_and_enqueue_while_the_worker_runs_send_one_each(pipeline):
     wait_until(lambda: p.states().get("sent") == n, 90, what="all digests sent")
     time.sleep(2)
     assert_exactly_one_each(p, n)
+
+
+def test_sigterm_releases_the_rest_of_the_batch_and_nothing_is_lost(pipeline):
+    p = pipeline
+    n = 5
+    p.add_subscribers(n)
+    p.handler.delay = 0.5
+    worker = p.worker()
+    p.send("digest.tick")
+    wait_until(lambda: len(p.handler.messages) >= 1, 60, what="the batch to start")
+    worker.kill(signal.SIGTERM)  # to the whole group, as systemd and honcho do
+    worker.popen.wait(60)
+    states = p.states()
+    assert "sending" not in states, states  # finished or released, never left leased
+    assert states["sent"] >= 1 and states["sent"] + states["pending"] == n, states
+    p.handler.delay = 0.0
+    p.worker("next")
+    p.beat()
+    wait_until(lambda: p.states().get("sent") == n, 60, what="the released rest sent by the next worker")
+    assert_exactly_one_each(p, n)
+
+
+def test_procfile_runs_web_worker_and_beat_under_honcho(pipeline, tmp_path):
+    """The three Procfile lines under a real process manager: pages served, digests sent, clean stop."""
+    import shutil
+    import urllib.request
+
+    from conftest import free_port
+    from procs import Proc
+
+    p = pipeline
+    p.add_subscribers(4)
+    port = free_port()
+    root = Path(__file__).resolve().parents[1]
+    honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
+    proc = Proc([honcho, "-f", str(root / "Procfile"), "-d", str(tmp_path), "start"],
+                {**p.env, "PORT": str(port), "DIGEST_WORKER_CONCURRENCY": "1",
+                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}, tmp_path / "honcho.log")
+    try:
+        wait_until(lambda: p.states().get("sent") == 4, 90, what="digests sent by the Procfile's worker and beat")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as response:
+            assert response.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert b"<form" in response.read()
+    finally:
+        proc.stop(timeout=30)
+    assert proc.popen.returncode is not None
+    assert_exactly_one_each(p, 4)
