@@ -352,13 +352,13 @@ def _dry_run(settings, factory, emails, edition) -> None:
 
     now = now_utc()
     with factory() as session:
-        for subscriber, date, picks, papers, state in get_picks(settings, session, now, emails, edition):
+        for subscriber, date, picks, papers, skip, state in get_picks(settings, session, now, emails, edition):
             head = f"{subscriber.email} ({date}):"
             if state:
                 click.echo(f"{head} already {state}; nothing would be sent (use --force)")
                 continue
             if not picks:
-                click.echo(f"{head} would be skipped (nothing relevant today)")
+                click.echo(f"{head} would be skipped ({skip})")
                 continue
             click.echo(f"{head} would get {len(picks)} papers")
             for n, pick in enumerate(picks, 1):

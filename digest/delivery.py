@@ -20,22 +20,20 @@ from dataclasses import dataclass, field
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
+from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from digest import message, ranking, render
+from digest import compose, editions, message, ranking, render
 from digest.config import Settings
 from digest.db import utcnow
 from digest.mail import DeliveryError, PermanentError, Sender, TransientError
 from digest.models import Digest, DigestItem, Paper, Subscriber
-from digest.subscriptions import make_token
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = ("sent", "skipped", "failed", "suppressed")
 SUPPRESS_AFTER_FAILURES = 3
-NOTHING_RELEVANT = "nothing relevant today"
 
 
 @dataclass
@@ -135,24 +133,31 @@ def reset_for_resend(session: Session, due: list[tuple[Subscriber, dt.date]], no
     return count
 
 
-def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int) -> int | None:
-    """Compare-and-swap pending (or an expired lease) → sending.
+def bulk_claim(session: Session, digest_ids: list[int], now: dt.datetime, lease_seconds: int) -> dict[int, int]:
+    """Compare-and-swap pending (or an expired lease) → sending, in one statement.
 
-    Returns the attempt number we now hold (a fencing token for `renew`), or
-    None if another worker has the row or it is finished.
+    Returns {digest id: attempt number} for the rows we now hold; the attempt
+    number is the fencing token `renew` checks. Rows another worker holds, or
+    that are finished, are left out.
     """
-    result = session.execute(
+    if not digest_ids:
+        return {}
+    rows = session.execute(
         update(Digest)
-        .where(Digest.id == digest_id)
+        .where(Digest.id.in_(digest_ids))
         .where(or_(Digest.state == "pending", and_(Digest.state == "sending", Digest.lease_until < now)))
         .values(state="sending", lease_until=now + dt.timedelta(seconds=lease_seconds),
                 attempts=Digest.attempts + 1, updated_at=now)
+        .returning(Digest.id, Digest.attempts)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
     session.commit()
-    if result.rowcount != 1:
-        return None
-    return session.scalar(select(Digest.attempts).where(Digest.id == digest_id))
+    return dict(rows)
+
+
+def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int) -> int | None:
+    """Claim one row; the attempt number we hold, or None."""
+    return bulk_claim(session, [digest_id], now, lease_seconds).get(digest_id)
 
 
 def get_stalled(session: Session, now: dt.datetime, stale_seconds: int) -> list[int]:
@@ -179,102 +184,43 @@ def release(session: Session, digest_ids: list[int]) -> int:
     return result.rowcount or 0
 
 
-def renew(session: Session, digest_id: int, attempt: int, lease_seconds: int) -> bool:
-    """Extend our lease right before SMTP; False if the row was taken over meanwhile.
+def renew(session: Session, held: dict[int, int], lease_seconds: int) -> set[int]:
+    """Extend our lease on every row still held; return the ids we lost.
 
-    A batch can outlive its lease (slow relay); a sweeper may then have handed
-    the row to another worker. The attempt number fences the old holder out,
-    so it never sends a second copy.
+    A batch can outlive its lease (a stalled process, a slow relay); a sweeper
+    may then have handed a row to another worker. The attempt number fences
+    the old holder out, so it never sends a second copy.
     """
+    if not held:
+        return set()
     now = utcnow()
-    result = session.execute(
+    kept = set(session.scalars(
         update(Digest)
-        .where(Digest.id == digest_id, Digest.state == "sending", Digest.attempts == attempt)
+        .where(Digest.id.in_(list(held)), Digest.state == "sending")
+        .where(or_(*[and_(Digest.id == i, Digest.attempts == a) for i, a in held.items()]))
         .values(lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
+        .returning(Digest.id)
         .execution_options(synchronize_session=False)
-    )
+    ).all())
     session.commit()
-    return result.rowcount == 1
+    return set(held) - kept
 
 
-def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[ranking.Candidate], dict[int, Paper]]:
-    """Papers first seen within the window, as ranking inputs and rows by id."""
-    since = now - dt.timedelta(days=days)
-    papers = session.scalars(select(Paper).where(Paper.first_seen_at >= since).order_by(Paper.id)).all()
-    candidates = [
-        ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
-                          p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
-                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0)
-        for p in papers
-    ]
-    return candidates, {p.id: p for p in papers}
+@dataclass
+class Lease:
+    """Our hold on a batch's rows, renewed before it can expire (every third of the lease)."""
 
+    held: dict[int, int]
+    seconds: int
+    renewed: float = field(default_factory=time.monotonic)
 
-def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],
-                     exclude_digest_ids: list[int]) -> dict[int, set[int]]:
-    """Papers each subscriber already received (sent or being sent) among these candidates."""
-    sent: dict[int, set[int]] = {}
-    if not subscriber_ids or not paper_ids:
-        return sent
-    query = (
-        select(DigestItem.subscriber_id, DigestItem.paper_id)
-        .join(Digest, Digest.id == DigestItem.digest_id)
-        .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.in_(paper_ids))
-        .where(Digest.state.in_(("sent", "sending")), Digest.id.not_in(exclude_digest_ids or [-1]))
-    )
-    for subscriber_id, paper_id in session.execute(query):
-        sent.setdefault(subscriber_id, set()).add(paper_id)
-    return sent
-
-
-def profile_of(subscriber: Subscriber) -> ranking.Profile:
-    return ranking.Profile(subscriber.id, tuple(subscriber.topics or ()), tuple(subscriber.categories or ()),
-                           tuple(subscriber.exclude or ()), tuple(subscriber.authors or ()), subscriber.max_papers,
-                           subscriber.min_score or 0.0)
-
-
-def message_id(digest: Digest, settings: Settings) -> str:
-    """Stable across retries: derived from the row alone."""
-    return f"<digest.{digest.id}.{digest.edition_date.isoformat()}@{settings.from_address.domain}>"
-
-
-def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],
-                  papers: dict[int, Paper], edition: render.EditionRenderer | None = None) -> render.DigestContent:
-    """What the subscriber's email shows: shared paper cards, their reasons, signed links."""
-    key = settings.signing_key()
-    card = edition.card_for if edition is not None else render.paper_card
-    return render.DigestContent(
-        email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
-        cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic) for p in picks],
-        unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id)}",
-        preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber.id)}",
-    )
-
-
-def unsubscribe_mailto(settings: Settings, content: render.DigestContent) -> str | None:
-    """mailto: for List-Unsubscribe when configured; the subject carries the signed token."""
-    if not settings.unsubscribe_mailto:
-        return None
-    return f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20{content.unsubscribe_url.rsplit('/', 1)[-1]}"
-
-
-def message_bytes(settings: Settings, digest: Digest, subscriber: Subscriber, content: render.DigestContent,
-                  rendered: render.Rendered, now: dt.datetime) -> bytes:
-    """Headers + MIME (+ DKIM) for one rendered digest; ValueError if the address is unsafe."""
-    envelope = message.Envelope(
-        sender=settings.from_address, to=message.safe_address(subscriber.email, subscriber.name or ""),
-        message_id=message_id(digest, settings), date=now, list_id=f"<digest.{settings.from_address.domain}>",
-        unsubscribe_url=content.unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto(settings, content),
-        edition=digest.edition_date,
-    )
-    return message.build_bytes(rendered, envelope, settings.dkim)
-
-
-def build_email(settings: Settings, digest: Digest, content: render.DigestContent, now: dt.datetime,
-                edition: render.EditionRenderer | None = None) -> bytes:
-    """The final message bytes for one digest."""
-    rendered = render.render_digest(content, edition)
-    return message_bytes(settings, digest, digest.subscriber, content, rendered, now)
+    def keeps(self, session: Session, digest_id: int) -> bool:
+        """True if we still hold `digest_id`; renews the whole batch when a third of the lease has gone."""
+        if time.monotonic() - self.renewed > self.seconds / 3:
+            for lost in renew(session, self.held, self.seconds):
+                self.held.pop(lost, None)
+            self.renewed = time.monotonic()
+        return digest_id in self.held
 
 
 @dataclass(frozen=True)
@@ -298,9 +244,10 @@ _sleep = time.sleep  # tests replace it
 
 @dataclass
 class Batch:
-    """What the digests of one batch share: the edition renderer and the relay's health."""
+    """What the digests of one batch share: the edition renderer, our lease, and the relay's health."""
 
     edition: render.EditionRenderer
+    lease: Lease
     retry: RetryPolicy = RETRY
     transient_streak: int = 0
     relay_error: str | None = None
@@ -311,22 +258,13 @@ class Batch:
         self.edition.prepare(self.edition.card_for(papers[i]) for i in sorted(ids))
 
 
-_EDITION: tuple[float, render.EditionRenderer] | None = None
-EDITION_MAX_AGE = 3600.0
-EDITION_MAX_CARDS = 20_000
+@dataclass
+class Outgoing:
+    """One composed message, ready for the relay."""
 
-
-def shared_edition() -> render.EditionRenderer:
-    """The process's edition renderer: batches in one worker share the inlined shell and cards.
-
-    Cards are keyed by paper id and checked against the paper's content hash,
-    so an edited paper is re-rendered; the cache is dropped hourly or when large.
-    """
-    global _EDITION
-    now = time.monotonic()
-    if _EDITION is None or now - _EDITION[0] > EDITION_MAX_AGE or len(_EDITION[1].cards) > EDITION_MAX_CARDS:
-        _EDITION = (now, render.EditionRenderer())
-    return _EDITION[1]
+    digest: Digest
+    data: bytes
+    papers: int
 
 
 def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], now: dt.datetime,
@@ -334,32 +272,30 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
             should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
     """Claim, rank together, render, send and record a batch of planned digests.
 
-    `should_stop` is asked between messages (a worker being shut down): the
-    rows not yet sent are released to pending for another worker at once,
-    instead of waiting for their lease to expire.
+    The batch is claimed in one statement, ranked in one call, composed and
+    its items recorded in one transaction; then each message is sent and
+    marked sent at once (the relay's 250 and that commit are the only window
+    for a duplicate). `should_stop` is asked between messages (a worker being
+    shut down): the rows not yet sent go back to pending for another worker.
     """
     report = report or DeliveryReport()
     with factory() as session:
-        claimed = [i for i in digest_ids if claim(session, i, now, settings.lease_seconds) is not None]
-        report.counts["busy"] += len(digest_ids) - len(claimed)
-        if not claimed:
+        held = bulk_claim(session, digest_ids, now, settings.lease_seconds)
+        report.counts["busy"] += len(digest_ids) - len(held)
+        if not held:
             return report
-        digests = session.scalars(select(Digest).where(Digest.id.in_(claimed)).order_by(Digest.id)).all()
-        subscribers = {d.subscriber_id: d.subscriber for d in digests}
+        digests = session.scalars(select(Digest).options(joinedload(Digest.subscriber))
+                                  .where(Digest.id.in_(list(held))).order_by(Digest.id)).all()
         live = [d for d in digests if _is_deliverable(settings, session, d, now, report)]
-        candidates, papers = get_candidates(session, now, settings.candidate_days)
-        sent_before = get_already_sent(session, [d.subscriber_id for d in live], list(papers), claimed)
-        picks = ranking.rank([profile_of(subscribers[d.subscriber_id]) for d in live], candidates, now,
-                             already_sent=sent_before, half_life_hours=settings.recency_half_life_hours)
-        batch = Batch(shared_edition())
-        batch.prepare({d.subscriber_id: picks.get(d.subscriber_id, []) for d in live}, papers)
-        for n, digest in enumerate(live):
+        selection = editions.select_picks(settings, session, [d.subscriber for d in live], now, list(held))
+        batch = Batch(compose.shared_edition(), Lease(held, settings.lease_seconds))
+        batch.prepare(selection.picks, selection.papers)
+        outgoing = _compose(settings, session, live, selection, now, batch, report)
+        for n, item in enumerate(outgoing):
             if should_stop is not None and should_stop():
-                released = release(session, [d.id for d in live[n:]])
-                report.counts["released"] += released
+                report.counts["released"] += release(session, [o.digest.id for o in outgoing[n:]])
                 break
-            _deliver_one(settings, session, digest, picks.get(digest.subscriber_id, []), papers, now, sender, report,
-                         batch)
+            _deliver_one(settings, session, item, now, sender, report, batch)
     sender.close()
     return report
 
@@ -382,8 +318,50 @@ def _is_deliverable(settings: Settings, session: Session, digest: Digest, now: d
     return True
 
 
+def _compose(settings: Settings, session: Session, live: list[Digest], selection: editions.Selection,
+             now: dt.datetime, batch: Batch, report: DeliveryReport) -> list[Outgoing]:
+    """Skip the empty editions, build every message, record the items: one transaction for the batch.
+
+    Items are written before the sends: a paper in a row being sent counts as
+    sent, so a concurrent edition cannot pick it again. Only the cards the
+    size budget kept count.
+    """
+    outgoing: list[Outgoing] = []
+    items: list[dict] = []
+    for digest in live:
+        subscriber = digest.subscriber
+        picks = selection.get(subscriber.id)
+        if not picks:
+            reason = selection.skips.get(subscriber.id, editions.NOTHING_RELEVANT)
+            _finish(session, digest, "skipped", now, reason=reason, commit=False)
+            report.add("skipped", f"{subscriber.email}: skipped ({reason})")
+            continue
+        content = compose.build_content(settings, subscriber, digest.edition_date, picks, selection.papers,
+                                        batch.edition)
+        rendered = batch.edition.assemble(content)
+        try:
+            data = compose.message_bytes(settings, digest, subscriber, content, rendered, now)
+        except ValueError as exc:
+            _finish(session, digest, "failed", now, reason="invalid recipient address", error=str(exc), commit=False)
+            report.add("failed", f"{subscriber.email}: failed ({exc})")
+            continue
+        shown = set(rendered.paper_ids)
+        kept = [p for p in picks if p.paper_id in shown]
+        digest.message_id = compose.message_id(digest, settings)
+        digest.paper_count = len(kept)
+        items += [{"digest_id": digest.id, "subscriber_id": subscriber.id, "paper_id": p.paper_id, "rank": n,
+                   "score": float(p.score), "reason": p.reason, "topic": p.topic} for n, p in enumerate(kept, 1)]
+        outgoing.append(Outgoing(digest, data, len(kept)))
+    # A row re-claimed after a crash may still carry the items of its first try.
+    session.execute(delete(DigestItem).where(DigestItem.digest_id.in_([d.id for d in live])))
+    if items:
+        session.execute(insert(DigestItem), items)
+    session.commit()
+    return outgoing
+
+
 def _finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, reason: str | None = None,
-            error: str | None = None) -> None:
+            error: str | None = None, commit: bool = True) -> None:
     digest.state = state
     digest.reason = reason
     digest.lease_until = None
@@ -392,52 +370,39 @@ def _finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, r
         digest.last_error = error
     if state == "sent":
         digest.sent_at = now
+    if commit:
+        session.commit()
+
+
+def _mark_sent(session: Session, digest: Digest, now: dt.datetime) -> None:
+    """Right after the relay's 250: one UPDATE, one commit."""
+    session.execute(
+        update(Digest).where(Digest.id == digest.id)
+        .values(state="sent", sent_at=now, lease_until=None, updated_at=now, reason=None)
+        .execution_options(synchronize_session=False)
+    )
+    if digest.subscriber.permanent_failures:
+        digest.subscriber.permanent_failures = 0
     session.commit()
 
 
-def _deliver_one(settings, session, digest, picks, papers, now, sender, report, batch: Batch | None = None) -> None:
-    """Render, record the items, send (with in-batch retries) and record the outcome of one digest."""
-    subscriber = digest.subscriber
-    batch = batch or Batch(shared_edition())
-    if not picks:
-        _finish(session, digest, "skipped", now, reason=NOTHING_RELEVANT)
-        report.add("skipped", f"{subscriber.email}: skipped ({NOTHING_RELEVANT})")
-        return
+def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: Batch) -> None:
+    """Send one composed digest (with in-batch retries) and record the outcome."""
+    digest = item.digest
+    email = digest.subscriber.email
     if batch.relay_error is not None:
         _release(settings, session, digest, now, report, TransientError(f"relay unavailable: {batch.relay_error}"))
         return
-    content = build_content(settings, subscriber, digest.edition_date, picks, papers, batch.edition)
-    rendered = batch.edition.assemble(content)
-    try:
-        data = message_bytes(settings, digest, subscriber, content, rendered, now)
-    except ValueError as exc:
-        _finish(session, digest, "failed", now, reason="invalid recipient address", error=str(exc))
-        report.add("failed", f"{subscriber.email}: failed ({exc})")
-        return
-    shown = set(rendered.paper_ids)
-    _record_items(session, digest, [p for p in picks if p.paper_id in shown], message_id(digest, settings))
-    outcome = _send(settings, session, digest, sender, data, batch)
+    outcome = _send(settings, session, digest, sender, item.data, batch)
     if outcome is None:
-        report.add("busy", f"{subscriber.email}: taken over by another worker, not sent here")
+        report.add("busy", f"{email}: taken over by another worker, not sent here")
     elif isinstance(outcome, PermanentError):
         _refused(session, digest, now, report, outcome)
     elif isinstance(outcome, TransientError):
         _release(settings, session, digest, now, report, outcome)
     else:
-        subscriber.permanent_failures = 0
-        _finish(session, digest, "sent", now, error=None)
-        report.add("sent", f"{subscriber.email}: sent {len(shown)} papers ({outcome})")
-
-
-def _record_items(session: Session, digest: Digest, picks: list[ranking.Pick], msg_id: str) -> None:
-    # Items are written before the send: a paper in a row being sent counts as sent,
-    # so a concurrent edition cannot pick it again. Only the cards the size budget kept count.
-    digest.message_id = msg_id
-    digest.paper_count = len(picks)
-    session.execute(delete(DigestItem).where(DigestItem.digest_id == digest.id))
-    session.add_all(DigestItem(digest_id=digest.id, subscriber_id=digest.subscriber_id, paper_id=p.paper_id, rank=n,
-                               score=p.score, reason=p.reason, topic=p.topic) for n, p in enumerate(picks, 1))
-    session.commit()
+        _mark_sent(session, digest, now)
+        report.add("sent", f"{email}: sent {item.papers} papers ({outcome})")
 
 
 def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str | DeliveryError | None:
@@ -454,7 +419,7 @@ def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str |
     for attempt in range(batch.retry.tries):
         if attempt:
             _sleep(batch.retry.delay(attempt - 1))
-        if not renew(session, digest.id, digest.attempts, settings.lease_seconds):
+        if not batch.lease.keeps(session, digest.id):
             return None
         try:
             reply = sender.send(settings.from_address.addr_spec, recipient, data)

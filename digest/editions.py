@@ -1,0 +1,154 @@
+"""What goes into an edition: candidate papers, what each subscriber already has, and the picks.
+
+Loads once per batch what its subscribers share (candidates, already-sent
+papers, last send times), then ranks them all in one call per cadence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from digest import ranking
+from digest.config import Settings
+from digest.models import Digest, DigestItem, Paper, Subscriber
+
+WEEKLY_WINDOW_DAYS = 7
+NOTHING_RELEVANT = "nothing relevant today"
+NO_NEW_PAPERS = "no new papers today"
+ARXIV_ZONE = ZoneInfo("America/New_York")
+
+
+_CANDIDATES: dict[tuple, tuple[list[ranking.Candidate], dict[int, Paper]]] = {}
+
+
+def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[ranking.Candidate], dict[int, Paper]]:
+    """Papers first seen within the window, as ranking inputs and rows by id.
+
+    Every batch of an edition asks for the same papers; a worker keeps the
+    last answer and reloads only when a cheap fingerprint query (count, newest
+    id, last update, content hashes in the window) says the papers changed.
+    """
+    since = now - dt.timedelta(days=days)
+    in_window = Paper.first_seen_at >= since
+    fingerprint = session.execute(
+        select(func.count(Paper.id), func.max(Paper.id), func.max(Paper.updated_at), func.max(Paper.content_hash),
+               func.min(Paper.content_hash)).where(in_window)).one()
+    key = (str(session.get_bind().url), since.replace(second=0, microsecond=0), *map(str, fingerprint))
+    cached = _CANDIDATES.get(key)
+    if cached is not None:
+        return cached
+    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id)).all()
+    candidates = [
+        ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
+                          p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
+                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0)
+        for p in papers
+    ]
+    for paper in papers:
+        session.expunge(paper)  # detached, read-only copies shared by later batches
+    _CANDIDATES.clear()  # one edition at a time per process
+    _CANDIDATES[key] = candidates, {p.id: p for p in papers}
+    return _CANDIDATES[key]
+
+
+def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],
+                     exclude_digest_ids: list[int]) -> dict[int, set[int]]:
+    """Papers each subscriber already received (sent or being sent) among these candidates."""
+    sent: dict[int, set[int]] = {}
+    if not subscriber_ids or not paper_ids:
+        return sent
+    query = (
+        select(DigestItem.subscriber_id, DigestItem.paper_id)
+        .join(Digest, Digest.id == DigestItem.digest_id)
+        .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.in_(paper_ids))
+        .where(Digest.state.in_(("sent", "sending")), Digest.id.not_in(exclude_digest_ids or [-1]))
+    )
+    for subscriber_id, paper_id in session.execute(query):
+        sent.setdefault(subscriber_id, set()).add(paper_id)
+    return sent
+
+
+def get_last_sent(session: Session, subscriber_ids: list[int]) -> dict[int, dt.datetime]:
+    """When each subscriber last received a digest."""
+    if not subscriber_ids:
+        return {}
+    rows = session.execute(
+        select(Digest.subscriber_id, func.max(Digest.sent_at))
+        .where(Digest.subscriber_id.in_(subscriber_ids), Digest.state == "sent").group_by(Digest.subscriber_id)
+    ).all()
+    return {sid: when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when for sid, when in rows if when}
+
+
+def profile_of(subscriber: Subscriber) -> ranking.Profile:
+    return ranking.Profile(subscriber.id, tuple(subscriber.topics or ()), tuple(subscriber.categories or ()),
+                           tuple(subscriber.exclude or ()), tuple(subscriber.authors or ()), subscriber.max_papers,
+                           subscriber.min_score or 0.0)
+
+
+def is_arxiv_quiet_day(now: dt.datetime) -> bool:
+    """True on the days after arXiv's Friday and Saturday (no announcement at 20:00 US Eastern).
+
+    arXiv announces Sunday–Thursday at 20:00 ET; mornings after Friday and
+    Saturday evenings have nothing new. Holidays are not modelled.
+    """
+    eastern = now.astimezone(ARXIV_ZONE)
+    announced_day = eastern.date() if eastern.hour >= 20 else eastern.date() - dt.timedelta(days=1)
+    return announced_day.weekday() in (4, 5)  # Friday, Saturday
+
+
+def empty_reason(now: dt.datetime) -> str:
+    return NO_NEW_PAPERS + (" (arXiv does not announce on Friday and Saturday)" if is_arxiv_quiet_day(now) else "")
+
+
+@dataclass
+class Selection:
+    """The batch's picks, the papers they refer to, and why the others get nothing."""
+
+    picks: dict[int, list[ranking.Pick]] = field(default_factory=dict)
+    papers: dict[int, Paper] = field(default_factory=dict)
+    skips: dict[int, str] = field(default_factory=dict)  # subscriber id -> reason
+
+    def get(self, subscriber_id: int) -> list[ranking.Pick]:
+        return self.picks.get(subscriber_id, [])
+
+
+def select_picks(settings: Settings, session: Session, subscribers: list[Subscriber], now: dt.datetime,
+                 exclude_digest_ids: list[int]) -> Selection:
+    """Rank every subscriber of the batch; daily ones over the recent window, weekly ones over the week.
+
+    A subscriber for whom nothing was first seen since their last digest is
+    skipped with "no new papers today" (an arXiv weekend, a holiday), not
+    sent yesterday's leftovers; one with new papers but none above their
+    floor is skipped with "nothing relevant today".
+    """
+    days = max(settings.candidate_days, WEEKLY_WINDOW_DAYS if any(s.cadence == "weekly" for s in subscribers) else 0)
+    candidates, papers = get_candidates(session, now, days)
+    ids = [s.id for s in subscribers]
+    sent = get_already_sent(session, ids, list(papers), exclude_digest_ids)
+    last_sent = get_last_sent(session, ids)
+    newest = max((p.first_seen_at for p in papers.values()), default=None)
+    selection = Selection(papers=papers)
+    groups: dict[int, list[Subscriber]] = {}
+    for subscriber in subscribers:
+        if newest is None or (subscriber.id in last_sent and newest <= last_sent[subscriber.id]):
+            selection.skips[subscriber.id] = empty_reason(now)
+            continue
+        window = WEEKLY_WINDOW_DAYS if subscriber.cadence == "weekly" else settings.candidate_days
+        groups.setdefault(window, []).append(subscriber)
+    for window, members in groups.items():
+        since = now - dt.timedelta(days=window)
+        pool = candidates if window == days else [c for c in candidates if papers[c.paper_id].first_seen_at >= since]
+        picks = ranking.rank([profile_of(s) for s in members], pool, now, already_sent=sent,
+                             half_life_hours=settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1))
+        for subscriber in members:
+            chosen = picks.get(subscriber.id, [])
+            if chosen:
+                selection.picks[subscriber.id] = chosen
+            else:
+                selection.skips[subscriber.id] = NOTHING_RELEVANT
+    return selection
