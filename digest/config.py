@@ -82,6 +82,9 @@ class Settings:
     ingest_interval_minutes: int = 60
     batch_size: int = 100
     stale_seconds: int = 600
+    queue: str = "digest"
+    tick_seconds: int = 300
+    sweep_seconds: int = 60
     smtp_rate: float = 0.0  # messages per second over all workers; 0 = no limit
     dkim: DkimConfig | None = None
     unsubscribe_mailto: str | None = None
@@ -230,6 +233,9 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         ingest_interval_minutes=_parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
         batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
         stale_seconds=_parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
+        queue=_parse_queue(env),
+        tick_seconds=_parse_int(env, "DIGEST_TICK_SECONDS", 300, 1, 3600),
+        sweep_seconds=_parse_int(env, "DIGEST_SWEEP_SECONDS", 60, 1, 3600),
         max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
         pending_days=_parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
         proxy_hops=_parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
@@ -237,6 +243,13 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         dkim=_parse_dkim(env, from_address),
         unsubscribe_mailto=_parse_mailto(env),
     )
+
+
+def _parse_queue(env: dict) -> str:
+    queue = _get(env, "DIGEST_QUEUE", "digest")
+    if not re.fullmatch(r"[A-Za-z0-9._:-]{1,100}", queue):
+        raise ConfigError(f"DIGEST_QUEUE: letters, digits and . _ : - only, got {queue!r}")
+    return queue
 
 
 def _parse_rate(env: dict) -> float:

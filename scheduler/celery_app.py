@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import sys
 
 from celery import Celery
 
-from digest.config import load_settings
+from digest.config import ConfigError, load_settings
 
 # One visibility timeout everywhere: Redis redelivers a message that is not
 # acknowledged within it, so every time limit below stays well under it and we
@@ -14,13 +14,16 @@ from digest.config import load_settings
 VISIBILITY_TIMEOUT = 3600
 TASK_TIME_LIMIT = 900  # hard kill; a batch of 100 digests takes seconds
 TASK_SOFT_TIME_LIMIT = 840
-TICK_SECONDS = float(os.environ.get("DIGEST_TICK_SECONDS", "300"))
-SWEEP_SECONDS = float(os.environ.get("DIGEST_SWEEP_SECONDS", "60"))
 
 
 def make_app() -> Celery:
-    settings = load_settings()
-    queue = os.environ.get("DIGEST_QUEUE", "digest")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:  # a bad environment value: one line, not a traceback
+        print(f"digest: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    queue = settings.queue
+    tick, sweep = float(settings.tick_seconds), float(settings.sweep_seconds)
     app = Celery("digest", broker=settings.broker_url, include=["scheduler.tasks"])
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.conf.update(
@@ -53,8 +56,8 @@ def make_app() -> Celery:
             # Due work is computed from the database on every tick, in UTC;
             # no per-subscriber crontab entries (Celery's DST handling in
             # crontab has open bugs; zoneinfo does it in digest.delivery).
-            "tick": {"task": "digest.tick", "schedule": TICK_SECONDS, "options": {"expires": TICK_SECONDS}},
-            "sweep": {"task": "digest.sweep", "schedule": SWEEP_SECONDS, "options": {"expires": SWEEP_SECONDS}},
+            "tick": {"task": "digest.tick", "schedule": tick, "options": {"expires": tick}},
+            "sweep": {"task": "digest.sweep", "schedule": sweep, "options": {"expires": sweep}},
             "housekeeping": {"task": "digest.housekeeping", "schedule": 3600.0, "options": {"expires": 3600}},
         },
     )
