@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from email import policy
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
@@ -19,12 +17,12 @@ from functools import lru_cache
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest import subscriptions as subs
+from digest.message import clean_header, safe_address
 from digest.config import Settings
 from digest.mail import DeliveryError, make_sender
 from digest.resources import resource_dir
 
 log = logging.getLogger(__name__)
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 def build_confirmation(settings: Settings, subscriber, secret: str, needs_confirmation: bool,
@@ -46,8 +44,8 @@ def build_confirmation(settings: Settings, subscriber, secret: str, needs_confir
     env = email_environment()
     msg = EmailMessage()
     msg["From"] = settings.from_address
-    msg["To"] = _address(subscriber.email)
-    msg["Subject"] = header_text(env.get_template("subject.txt").render(context))
+    msg["To"] = safe_address(subscriber.email)
+    msg["Subject"] = clean_header(env.get_template("subject.txt").render(context))
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(domain=settings.from_address.domain)
     msg["Auto-Submitted"] = "auto-generated"
@@ -63,27 +61,12 @@ def email_environment() -> Environment:
                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def header_text(value: str, limit: int = 200) -> str:
-    """CR/LF and control characters out of a header value (header injection)."""
-    return " ".join(_HEADER_UNSAFE.sub(" ", value).split())[:limit]
-
-
-def _address(addr_spec: str) -> Address:
-    """The address with its domain in ASCII (IDNA), as SMTP needs it."""
-    local, _, domain = addr_spec.rpartition("@")
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
-    return Address(username=local, domain=domain)
-
-
 def send_confirmation(settings: Settings, recipient: str, data: bytes) -> None:
     """Hand the message to the relay (or outbox); a failure is logged, the page stays neutral."""
     sender = make_sender(settings)
     try:
-        sender.send(settings.from_address.addr_spec, _address(recipient).addr_spec, data)
-    except DeliveryError as exc:
+        sender.send(settings.from_address.addr_spec, safe_address(recipient).addr_spec, data)
+    except (DeliveryError, ValueError) as exc:
         log.error("confirmation to %s not sent: %s", recipient, exc)
     finally:
         sender.close()
