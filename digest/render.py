@@ -129,8 +129,9 @@ def paper_card(paper) -> PaperCard:
     """The shared card of a paper row (any object with the Paper attributes): LaTeX made readable."""
     title = readable(paper.title or "")
     extra = paper.extra or {}
-    url = _safe_url(paper.url) or paper_link(None, title)
-    links = [("Abstract", url)]
+    page = _safe_url(paper.url)
+    url = page or paper_link(None, title)
+    links = [("Abstract" if page else "Find on arXiv", url)]
     for label, value in (("PDF", paper.pdf_url), ("Hugging Face", extra.get("hf_url")),
                          ("Code", extra.get("github_repo") or extra.get("code_url"))):
         value = _safe_url(value)
