@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -35,15 +37,17 @@ DUP_SIMILARITY = 0.8      # tf-idf cosine above which two papers are one work fo
 DUP_RARE_DF = 8           # near-duplicates are looked for among papers sharing terms this rare
 TABLE_BLOCK = 2048        # topics scored per dense block when building the sparse topic table
 TREND_UPVOTES, TREND_STARS, TREND_SOURCES = 10, 100, 3
+EDITION_CACHE_SIZE = 2    # vectorised editions kept per process: today's, and yesterday's for late time zones
+_EDITIONS: OrderedDict[tuple, "Edition"] = OrderedDict()
+_EDITIONS_LOCK = threading.Lock()
 
 
 @dataclass
 class Edition:
-    """One call's candidate papers as arrays, built once."""
+    """One edition's candidate papers as arrays, built once per process while the candidates stay the same."""
 
     index: PaperIndex
     paper_ids: np.ndarray
-    recency: np.ndarray
     trend: np.ndarray
     trend_reason: list[str | None]
     groups: np.ndarray                   # near-duplicate group per paper
@@ -55,6 +59,8 @@ class Edition:
     author_vocab: dict[str, int]
     paper_authors: sparse.csr_matrix     # author keys × papers (representatives only)
     author_names: list[list[tuple[str, frozenset]]]
+    # Per call (they depend on `now` and the half-life), on a copy of the cached content-only edition:
+    recency: np.ndarray | None = None
     boost: np.ndarray | None = None      # per paper: W_BASE + W_RECENCY·recency + W_TREND·trending
     _paper_terms: dict[int, frozenset] = field(default_factory=dict)
 
@@ -79,7 +85,44 @@ class Edition:
 
 
 def prepare_edition(candidates, now: dt.datetime, half_life_hours: float) -> Edition:
-    """Vectorise the candidates once: text, recency, trending, duplicates, categories, authors."""
+    """The candidates as arrays: text, trending, duplicates, categories, authors (reused while the same
+    papers come back, see `_vectorised`), and recency for this `now` and half-life (computed every call)."""
+    return replace(_vectorised(candidates), recency=_recency(candidates, now, half_life_hours), boost=None)
+
+
+def _vectorised(candidates) -> Edition:
+    """The content-only part of an edition, from a small per-process cache keyed on the candidates themselves.
+
+    Delivery ranks one batch of ~100 subscribers at a time against the same few thousand candidates, so
+    indexing them every call would cost more than ranking. The key is the tuple of (frozen) candidates: its
+    hash covers every field of every paper, and a hit is confirmed field by field, so an edited paper, a new
+    paper or another order never reuses a stale index. Nothing cached depends on `now` or the half-life."""
+    try:
+        key = tuple(candidates)
+        hash(key)
+    except TypeError:  # a candidate with a list inside: correct, just not reusable
+        return _vectorise(candidates)
+    with _EDITIONS_LOCK:
+        hit = _EDITIONS.get(key)
+        if hit is not None:
+            _EDITIONS.move_to_end(key)
+            return hit
+    built = _vectorise(candidates)
+    with _EDITIONS_LOCK:
+        _EDITIONS[key] = built
+        while len(_EDITIONS) > EDITION_CACHE_SIZE:
+            _EDITIONS.popitem(last=False)
+    return built
+
+
+def clear_edition_cache() -> None:
+    """Forget every vectorised edition (benchmarks measure cold calls with it)."""
+    with _EDITIONS_LOCK:
+        _EDITIONS.clear()
+
+
+def _vectorise(candidates) -> Edition:
+    """Vectorise the candidates once: text, trending, duplicates, categories, authors."""
     index = bulk_index([(c.title, c.abstract) for c in candidates])
     trend, reasons = _trending(candidates)
     groups = _duplicate_groups(candidates, index)
@@ -90,7 +133,7 @@ def prepare_edition(candidates, now: dt.datetime, half_life_hours: float) -> Edi
     author_vocab, paper_authors = _incidence([[k for _, keys in row for k in keys] for row in names])
     return Edition(
         index=index, paper_ids=np.array([c.paper_id for c in candidates], dtype=np.int64),
-        recency=_recency(candidates, now, half_life_hours), trend=trend, trend_reason=reasons,
+        trend=trend, trend_reason=reasons,
         groups=groups, representative=representative, category_vocab=cat_vocab,
         paper_categories=sparse.csr_matrix(paper_cats.multiply(keep[None, :])), category_bits=bitsets(paper_cats.T),
         categories=[tuple(c.categories) for c in candidates], author_vocab=author_vocab,

@@ -43,22 +43,19 @@ class Cells:
 
 @dataclass
 class Chosen:
-    """Per block row: picked papers (-1 pad), best first, with their cells."""
+    """Picked cells of a block, flat and best first within each row; `counts` says how many per row."""
 
+    counts: np.ndarray
     papers: np.ndarray
     slots: np.ndarray
     topic_rel: np.ndarray
     score: np.ndarray
     followed: np.ndarray
 
-    def rows(self, paper_ids: np.ndarray):
-        """Per row: (paper id, position, slot, topic relevance, score rounded, followed) lists, best first."""
-        n = (self.papers >= 0).sum(axis=1).tolist()
-        ids = np.where(self.papers >= 0, paper_ids[np.maximum(self.papers, 0)], -1).tolist()
-        cols = (self.papers.tolist(), self.slots.tolist(), self.topic_rel.tolist(),
-                np.round(self.score.astype(np.float64), 4).tolist(), self.followed.tolist())
-        for i, k in enumerate(n):
-            yield ids[i][:k], *(c[i][:k] for c in cols)
+    @staticmethod
+    def concat(parts: list["Chosen"]) -> "Chosen":
+        fields = ("counts", "papers", "slots", "topic_rel", "score", "followed")
+        return Chosen(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
 
 
 def ragged(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +117,7 @@ def _quantised(values: np.ndarray, scale: int) -> np.ndarray:
 
 
 def bulk_top(cells: Cells, score: np.ndarray, max_papers: np.ndarray, n_rows: int) -> Chosen:
-    """Per row, the best max_papers distinct papers by damped gain; padded arrays."""
+    """Per row, the best max_papers distinct papers by damped gain: flat arrays, rows in order, best first."""
     topical = cells.slot >= 0
     gain = score * np.where(topical, TOPIC_DECAY ** np.minimum(cells.rank, 60).astype(np.float32), 1.0)
     followed = cells.slot == AUTHOR
@@ -142,18 +139,8 @@ def bulk_top(cells: Cells, score: np.ndarray, max_papers: np.ndarray, n_rows: in
     row = row[order2]
     first_of_row = np.searchsorted(row, np.arange(n_rows))
     place = np.arange(row.size) - first_of_row[row]
-    k = int(max_papers.max(initial=0))
     keep = place < max_papers[row]
-    sel = order2[keep]
-    out_rows, out_place = row[keep], place[keep]
-    papers = np.full((n_rows, k), -1, dtype=np.int64)
-    slots = np.zeros((n_rows, k), dtype=np.int16)
-    topic_rel = np.zeros((n_rows, k), dtype=np.float32)
-    scores = np.zeros((n_rows, k), dtype=np.float32)
-    follows = np.zeros((n_rows, k), dtype=bool)
-    papers[out_rows, out_place] = cells.col[pick[sel]]
-    slots[out_rows, out_place] = cells.slot[pick[sel]]
-    topic_rel[out_rows, out_place] = np.where(cells.slot[pick[sel]] >= 0, cells.rel[pick[sel]], 0)
-    scores[out_rows, out_place] = best_score[sel]
-    follows[out_rows, out_place] = any_follow[sel]
-    return Chosen(papers, slots, topic_rel, scores, follows)
+    sel, cell = order2[keep], pick[order2[keep]]
+    return Chosen(np.bincount(row[keep], minlength=n_rows), cells.col[cell], cells.slot[cell],
+                  np.where(cells.slot[cell] >= 0, cells.rel[cell], 0).astype(np.float32), best_score[sel],
+                  any_follow[sel])

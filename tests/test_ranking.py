@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Mapping, MutableMapping
 
 import pytest
 
-from digest import ranking
+from digest import ranking, ranking_edition
 from digest.ranking import Candidate, Profile, rank
 
 NOW = dt.datetime(2024, 11, 28, 12, tzinfo=dt.timezone.utc)
@@ -224,3 +226,65 @@ def test_inputs_without_dates_or_papers_are_handled():
 def test_empty_or_stopword_topics_match_nothing(topic):
     papers = corpus(paper(1, "The of and", "And the of."))
     assert rank([Profile(7, topics=(topic,))], papers, NOW) == {7: []}
+
+
+def test_result_is_a_read_only_mapping_whose_picks_are_built_on_access():
+    papers = corpus(paper(1, "Graph neural networks", "Graph neural networks."),
+                    paper(2, "Graph neural networks for molecules", "Graph neural networks on molecules."))
+    picks = rank([Profile(7, topics=("graph neural networks",)), Profile(8, topics=("black holes",))], papers, NOW)
+    assert isinstance(picks, Mapping) and not isinstance(picks, MutableMapping)
+    assert len(picks) == 2 and list(picks) == [7, 8] and 7 in picks and 9 not in picks
+    assert ids(picks[7]) == ids(picks.get(7, [])) and set(ids(picks[7])) == {1, 2}
+    assert picks.get(8, ["unused"]) == [] and picks.get(9, []) == []
+    assert {sid: ids(got) for sid, got in picks.items()} == {7: ids(picks[7]), 8: []}
+    picks[7].clear()  # every access builds a fresh list: a caller's edits never leak into the next one
+    assert len(picks[7]) == 2 and picks[7][0].reason
+    with pytest.raises(KeyError):
+        picks[9]
+
+
+def test_a_subscriber_listed_twice_gets_the_picks_of_the_last_profile():
+    papers = corpus(paper(1, "Graph neural networks", "Graph neural networks."),
+                    paper(2, "Quantum error correction", "Surface codes."))
+    picks = rank([Profile(7, topics=("graph neural networks",)), Profile(7, topics=("quantum error correction",))],
+                 papers, NOW)
+    assert len(picks) == 1 and ids(picks[7]) == [2]
+
+
+def test_the_same_candidates_again_reuse_the_vectorised_edition_and_rank_identically():
+    ranking_edition.clear_edition_cache()
+    papers = corpus(paper(1, "Graph neural networks", "Message passing.", upvotes=20, categories=("cs.LG",)),
+                    paper(2, "Graph neural networks for molecules", "Graph neural networks.", authors=("Ann Lee",)))
+    profiles = [Profile(7, topics=("graph neural networks",)), Profile(8, authors=("Ann Lee",)),
+                Profile(9, categories=("cs.LG",))]
+    cold = dict(rank(profiles, papers, NOW).items())
+    copies = [dataclasses.replace(p) for p in papers]  # equal content, other objects: what the next batch loads
+    first = ranking_edition.prepare_edition(papers, NOW, 36.0)
+    assert ranking_edition.prepare_edition(copies, NOW, 36.0).index is first.index
+    assert rank(profiles, copies, NOW) == cold
+
+
+def test_an_edited_or_reordered_edition_is_vectorised_again_and_the_cache_stays_small():
+    ranking_edition.clear_edition_cache()
+    papers = corpus(paper(1, "Beam search tricks", "Beam search."), paper(2, "Speculative decoding", "Draft models."))
+    profile = Profile(7, topics=("speculative decoding",))
+    assert ids(rank([profile], papers, NOW)[7]) == [2]
+    edited = [dataclasses.replace(papers[0], abstract="Speculative decoding with beam search."), *papers[1:]]
+    assert set(ids(rank([profile], edited, NOW)[7])) == {1, 2}
+    reordered = papers[::-1]
+    assert ranking_edition.prepare_edition(reordered, NOW, 36.0).paper_ids.tolist() == [p.paper_id for p in reordered]
+    assert len(ranking_edition._EDITIONS) == ranking_edition.EDITION_CACHE_SIZE
+
+
+def test_now_and_half_life_apply_to_a_cached_edition_as_to_a_cold_one():
+    papers = corpus(paper(1, "Sparse attention for speech", "Audio.", hours=72),
+                    paper(2, "Sparse attention for vision", "Images.", hours=1))
+    profile = [Profile(7, topics=("sparse attention",))]
+    calls = [(NOW, 24), (NOW + dt.timedelta(days=3), 24), (NOW, 10_000)]
+    cold = []
+    for now, half_life in calls:
+        ranking_edition.clear_edition_cache()
+        cold.append(rank(profile, papers, now, half_life_hours=half_life)[7])
+    warm = [rank(profile, papers, now, half_life_hours=half_life)[7] for now, half_life in calls]
+    assert warm == cold
+    assert len({tuple(p.score for p in got) for got in warm}) == 3
