@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from digest import ranking_eval
-from tests.conftest import FIXTURES
+from conftest import FIXTURES
 
 CAPTURE = sorted((FIXTURES / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))
 
