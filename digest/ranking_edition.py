@@ -129,7 +129,8 @@ def _vectorise(candidates) -> Edition:
     representative = _representatives(groups, trend)
     keep = representative.astype(np.float32)
     cat_vocab, paper_cats = _incidence([_category_keys(c.categories) for c in candidates])
-    names = [[(a, frozenset(k for k in author_keys(a) if k)) for a in c.authors] for c in candidates]
+    keys_of = {a: frozenset(k for k in author_keys(a) if k) for c in candidates for a in c.authors}  # once per name
+    names = [[(a, keys_of[a]) for a in c.authors] for c in candidates]
     author_vocab, paper_authors = _incidence([[k for _, keys in row for k in keys] for row in names])
     return Edition(
         index=index, paper_ids=np.array([c.paper_id for c in candidates], dtype=np.int64),
@@ -228,12 +229,14 @@ def _wanted_categories(categories) -> list[str]:
 
 def _incidence(rows_of_keys: list[list[str]]) -> tuple[dict[str, int], sparse.csr_matrix]:
     """A vocabulary and a keys × papers 0/1 matrix."""
-    vocab: dict[str, int] = {}
-    r, c = [], []
-    for paper, keys in enumerate(rows_of_keys):
-        for k in set(keys):
-            r.append(vocab.setdefault(k, len(vocab))), c.append(paper)
-    return vocab, sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(vocab), len(rows_of_keys)))
+    flat = [k for keys in rows_of_keys for k in keys]
+    vocab = dict(zip(dict.fromkeys(flat), range(len(flat))))
+    rows = np.fromiter(map(vocab.__getitem__, flat), dtype=np.int64, count=len(flat))
+    papers = np.repeat(np.arange(len(rows_of_keys)), [len(keys) for keys in rows_of_keys])
+    matrix = sparse.csr_matrix((np.ones(len(flat), np.float32), (rows, papers)),
+                               shape=(len(vocab), len(rows_of_keys)))
+    matrix.data[:] = 1.0  # a key listed twice for one paper is still one
+    return vocab, matrix
 
 
 @dataclass

@@ -9,14 +9,16 @@ sparse × dense product.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
-_WORD = re.compile(r"[a-z0-9]+")
+# Folded text is ASCII: every character but a-z and 0-9 becomes a space, then str.split() finds the words
+# (what the regex [a-z0-9]+ would, in one C pass instead of a match object per word).
+_NOT_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isascii() and (c.islower() or c.isdigit()))})
+_SEPARATOR = "|"  # a token no word can be: marks where one field ends in the joined corpus
 STOPWORDS = frozenset(
     "a an and are as at be by for from in into is it its of on or that the this to with we our via using based "
     "can has have not than their these they which while also such between over under".split()
@@ -56,7 +58,7 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """Content words of a text, unstemmed (hyphens split: low-bit → low, bit)."""
-    return [w for w in _WORD.findall(fold(text)) if w not in STOPWORDS]
+    return [w for w in fold(text).translate(_NOT_WORD).split() if w not in STOPWORDS]
 
 
 def tokens(text: str) -> list[str]:
@@ -70,7 +72,7 @@ def terms_of(toks: list[str]) -> list[str]:
 
 def author_keys(name: str) -> tuple[str, str]:
     """(full key, initial key): "Yoshua Bengio" → ("yoshua bengio", "y bengio")."""
-    parts = _WORD.findall(fold(name))
+    parts = fold(name).translate(_NOT_WORD).split()
     if not parts:
         return "", ""
     return " ".join(parts), f"{parts[0][0]} {parts[-1]}" if len(parts) > 1 else parts[0]
@@ -102,11 +104,11 @@ class PaperIndex:
 
 
 class Vocabulary:
-    """term → column without a string per bigram: unigram stems are columns 0..S-1, a bigram "a b" is looked
-    up by its pair of stem ids."""
+    """term → column without a string per bigram: unigram stems are columns 0..S-1, a bigram "a b" is found by
+    its pair of stem ids (a · S + b) in the sorted pair keys, column S + its position there."""
 
-    def __init__(self, stems: dict[str, int], pairs: dict[int, int]) -> None:
-        self.stems, self.pairs, self.width = stems, pairs, len(stems)
+    def __init__(self, stems: dict[str, int], pair_keys: np.ndarray) -> None:
+        self.stems, self.pair_keys, self.width = stems, pair_keys, len(stems)
 
     def get(self, term: str, default=None):
         first, space, second = term.partition(" ")
@@ -115,7 +117,24 @@ class Vocabulary:
         a, b = self.stems.get(first), self.stems.get(second)
         if a is None or b is None:
             return default
-        return self.pairs.get(a * self.width + b, default)
+        key = a * self.width + b
+        at = int(np.searchsorted(self.pair_keys, key))
+        return self.width + at if at < self.pair_keys.size and self.pair_keys[at] == key else default
+
+    def columns(self, terms: list[str]) -> np.ndarray:
+        """Column per term, -1 where the edition never uses it: bigrams found with one sorted search."""
+        parts = [t.split(" ", 1) for t in terms]
+        a = np.fromiter((self.stems.get(p[0], -1) for p in parts), dtype=np.int64, count=len(parts))
+        b = np.fromiter((self.stems.get(p[1], -1) if len(p) > 1 else -2 for p in parts), dtype=np.int64,
+                        count=len(parts))
+        out = np.where(b == -2, a, -1)
+        pair = np.flatnonzero((a >= 0) & (b >= 0))
+        if pair.size and self.pair_keys.size:
+            key = a[pair] * self.width + b[pair]
+            at = np.minimum(np.searchsorted(self.pair_keys, key), self.pair_keys.size - 1)
+            found = self.pair_keys[at] == key
+            out[pair[found]] = self.width + at[found]
+        return out
 
     def __contains__(self, term: str) -> bool:
         return self.get(term) is not None
@@ -127,24 +146,25 @@ class Vocabulary:
         return col
 
     def __len__(self) -> int:
-        return self.width + len(self.pairs)
+        return self.width + self.pair_keys.size
 
 
 def bulk_index(texts: list[tuple[str, str]]) -> PaperIndex:
     """Vectorise (title, abstract) pairs: BM25 over unigrams + bigrams, title weighted.
 
-    Words become stem ids through one dict lookup per word; bigrams are pairs of ids counted with numpy,
-    so no string is built per bigram."""
+    The edition is split into words in one pass (fields joined by a separator token); each distinct word is
+    stemmed once, and every word becomes a stem id through one dict lookup; bigrams are pairs of ids counted
+    with numpy, so no string is built per bigram."""
     n = len(texts)
-    fields = [_WORD.findall(fold(part)) for pair in texts for part in pair]  # title, abstract, title, …
-    lengths = np.fromiter(map(len, fields), dtype=np.int64, count=len(fields))
-    flat = [w for f in fields for w in f]
-    distinct = {w: i for i, w in enumerate(dict.fromkeys(flat))}
+    corpus = f" {_SEPARATOR} ".join([fold(part).translate(_NOT_WORD) for pair in texts for part in pair]).split()
+    distinct = dict.fromkeys(corpus)
+    position = dict(zip(distinct, range(len(distinct))))
     stems: dict[str, int] = {}
-    stem_of = np.array([-1 if w in STOPWORDS else stems.setdefault(stem(w), len(stems)) for w in distinct] or [-1],
-                       dtype=np.int64)
-    sid = stem_of[np.fromiter(map(distinct.__getitem__, flat), dtype=np.int64, count=len(flat))]
-    seg = np.repeat(np.arange(len(fields)), lengths)
+    separator = -2
+    stem_of = np.array([separator if w == _SEPARATOR else -1 if w in STOPWORDS else
+                        stems.setdefault(_STEMS.get(w) or stem(w), len(stems)) for w in distinct] or [-1], dtype=np.int64)
+    sid = stem_of[np.fromiter(map(position.__getitem__, corpus), dtype=np.int64, count=len(corpus))]
+    seg = np.cumsum(sid == separator)  # field of each word: title, abstract, title, …
     keep = sid >= 0
     sid, seg = sid[keep], seg[keep]
     same = seg[1:] == seg[:-1]
@@ -153,7 +173,7 @@ def bulk_index(texts: list[tuple[str, str]]) -> PaperIndex:
     cols = np.concatenate([sid, len(stems) + pair_cols.ravel()])
     where = np.concatenate([seg, seg[:-1][same]])
     weight = np.where(where % 2 == 0, np.float32(TITLE_WEIGHT), np.float32(1.0))
-    vocab = Vocabulary(stems, dict(zip(pair_keys.tolist(), range(len(stems), len(stems) + pair_keys.size))))
+    vocab = Vocabulary(stems, pair_keys)
     tf = sparse.csr_matrix((weight, (where // 2, cols)), shape=(n, len(vocab)), dtype=np.float32)
     lengths = np.asarray(tf.sum(axis=1)).ravel()
     tf.sort_indices()
@@ -202,29 +222,23 @@ def phrase_key(text: str) -> str:
 
 def bulk_queries(keys: list[str], index: PaperIndex) -> PhraseQueries:
     """Query rows for normalised phrases; words the edition never uses still count in the norm."""
-    rows, cols, vals, brows, bcols = [], [], [], [], []
-    all_terms, needed = [], np.zeros(len(keys), dtype=np.float32)
-    oov = index.oov_idf()
-    for row, key in enumerate(keys):
+    all_terms, n_bigrams = [], []
+    for key in keys:
         toks = key.split()
-        unigrams = list(dict.fromkeys(toks))
         bigram_terms = list(dict.fromkeys(f"{a} {b}" for a, b in zip(toks, toks[1:])))
-        terms = unigrams + bigram_terms
-        all_terms.append(terms)
-        total = sum(float(index.idf[index.vocab[t]]) if t in index.vocab else oov for t in terms) * (BM25_K1 + 1)
-        for t in terms:
-            col = index.vocab.get(t)
-            if col is not None:
-                rows.append(row), cols.append(col), vals.append(1.0 / total)
-        needed[row] = len(bigram_terms) if bigram_terms else np.inf
-        for t in bigram_terms:
-            col = index.vocab.get(t)
-            if col is not None:
-                brows.append(row), bcols.append(col)
+        all_terms.append(list(dict.fromkeys(toks)) + bigram_terms)
+        n_bigrams.append(len(bigram_terms) or np.inf)
+    flat = [t for terms in all_terms for t in terms]
+    row = np.repeat(np.arange(len(keys)), [len(terms) for terms in all_terms])
+    col = index.vocab.columns(flat)
+    hit = col >= 0
+    idf = np.where(hit, index.idf[np.maximum(col, 0)].astype(np.float64), index.oov_idf())
+    total = np.bincount(row, weights=idf, minlength=len(keys)) * (BM25_K1 + 1)
+    bigram = hit & np.fromiter((" " in t for t in flat), dtype=bool, count=len(flat))
     shape = (len(keys), len(index.vocab))
-    matrix = sparse.csr_matrix((np.asarray(vals, np.float32), (rows, cols)), shape=shape)
-    bigrams = sparse.csr_matrix((np.ones(len(brows), np.float32), (brows, bcols)), shape=shape)
-    return PhraseQueries(keys, all_terms, matrix, bigrams, needed)
+    matrix = sparse.csr_matrix(((1.0 / total[row[hit]]).astype(np.float32), (row[hit], col[hit])), shape=shape)
+    bigrams = sparse.csr_matrix((np.ones(int(bigram.sum()), np.float32), (row[bigram], col[bigram])), shape=shape)
+    return PhraseQueries(keys, all_terms, matrix, bigrams, np.array(n_bigrams, dtype=np.float32))
 
 
 def score_phrases(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> np.ndarray:
