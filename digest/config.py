@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 from email.headerregistry import Address
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -300,6 +301,7 @@ def _parse_mailto(env: dict) -> str | None:
     return address
 
 
+@lru_cache(maxsize=8)
 def _data_dir_secret(data_dir: Path) -> str:
     """A random key kept in the data folder, so signed links survive restarts.
 

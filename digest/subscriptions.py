@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -256,13 +257,20 @@ TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None}
 # the address itself never appears in the URL (or in access logs).
 
 
+@lru_cache(maxsize=32)
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    # Built once per key and purpose: two links go into every digest, and
+    # constructing the serializer costs more than signing.
+    return URLSafeTimedSerializer(secret, salt=f"digest.{purpose}")
+
+
 def make_token(secret: str, purpose: str, subscriber_id: int, bind: str | None = None) -> str:
     value = subscriber_id if bind is None else [subscriber_id, bind]
-    return URLSafeTimedSerializer(secret, salt=f"digest.{purpose}").dumps(value)
+    return _serializer(secret, purpose).dumps(value)
 
 
 def _load_token(secret: str, purpose: str, token: str, max_age: int | None):
-    serializer = URLSafeTimedSerializer(secret, salt=f"digest.{purpose}")
+    serializer = _serializer(secret, purpose)
     try:
         return serializer.loads(token, max_age=max_age if max_age is not None else TOKEN_MAX_AGE.get(purpose))
     except SignatureExpired:
