@@ -52,13 +52,6 @@ def message_bytes(settings: Settings, digest: Digest, subscriber: Subscriber, co
     return message.build_bytes(rendered, envelope, settings.dkim)
 
 
-def build_email(settings: Settings, digest: Digest, content: render.DigestContent, now: dt.datetime,
-                edition: render.EditionRenderer | None = None) -> bytes:
-    """The final message bytes for one digest."""
-    rendered = render.render_digest(content, edition)
-    return message_bytes(settings, digest, digest.subscriber, content, rendered, now)
-
-
 _EDITION: tuple[float, render.EditionRenderer] | None = None
 EDITION_MAX_AGE = 3600.0
 EDITION_MAX_CARDS = 20_000
