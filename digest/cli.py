@@ -15,6 +15,9 @@ from digest import __version__
 from digest.config import ConfigError, Settings, load_settings
 
 
+SOURCE_COLUMNS = ["source", "kind", "last success", "status", "failures", "last counts / error"]
+
+
 class UserError(click.ClickException):
     """A mistake of the user's: one line on stderr, exit status 2."""
 
@@ -59,10 +62,6 @@ def _session(settings: Settings):
 
     ensure_schema(settings.database_url)
     return session_factory(settings.database_url)
-
-
-def _when(value: dt.datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
 
 
 @cli.command()
@@ -384,10 +383,10 @@ def preview(ctx, email, out) -> None:
         subscriber = subs.get_subscriber(session, email)
         if subscriber is None:
             raise UserError(f"no subscriber {email!r}")
-        rendered, count = render_preview(settings, session, subscriber, now_utc())
+        rendered, count, skip = render_preview(settings, session, subscriber, now_utc())
     path = Path(out or f"preview-{subscriber.email_key}.html")
     path.write_text(rendered.html, encoding="utf-8")
-    click.echo(f"{count} papers; subject: {rendered.subject}")
+    click.echo(f"{count} papers; subject: {rendered.subject}" if count else f"no papers: it would be skipped ({skip})")
     click.echo(f"wrote {path.resolve()}")
 
 
@@ -407,7 +406,7 @@ def status(ctx) -> None:
         report = get_status(session, now_utc())
     click.echo("Sources")
     if report.sources:
-        click.echo(table(report.sources, ["source", "kind", "last success", "status", "failures", "last counts / error"]))
+        click.echo(table(report.sources, SOURCE_COLUMNS))
     else:
         click.echo("  none ingested yet (try `digest ingest seeds`)")
     click.echo(f"\nPapers: {report.papers} ({report.papers_recent} first seen in the last 24 h)")
@@ -488,7 +487,7 @@ def sources_list(ctx) -> None:
     if not report.sources:
         click.echo("no sources yet: add one with `digest sources add NAME URL`")
         return
-    click.echo(table(report.sources, ["source", "kind", "last success", "status", "failures", "last counts / error"]))
+    click.echo(table(report.sources, SOURCE_COLUMNS))
 
 
 @sources.command("remove")

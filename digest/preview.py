@@ -26,12 +26,11 @@ def get_picks(settings: Settings, session: Session, now: dt.datetime, emails: li
 
 
 def render_preview(settings: Settings, session: Session, subscriber: Subscriber,
-                   now: dt.datetime) -> tuple[render.Rendered, int]:
-    """The subscriber's digest as it would be sent now; nothing is written."""
-    candidates, papers = editions.get_candidates(session, now, settings.candidate_days)
-    sent = editions.get_already_sent(session, [subscriber.id], list(papers), [])
-    picks = editions.ranking.rank([editions.profile_of(subscriber)], candidates, now, already_sent=sent,
-                                  half_life_hours=settings.recency_half_life_hours).get(subscriber.id, [])
+                   now: dt.datetime) -> tuple[render.Rendered, int, str | None]:
+    """The subscriber's digest as it would be sent now (same picks as delivery), and the reason it
+    would be skipped if it has no papers; nothing is written."""
+    selection = editions.select_picks(settings, session, [subscriber], now, [])
+    picks = selection.get(subscriber.id)
     date, _ = delivery.local_edition(subscriber, now)
-    content = compose.build_content(settings, subscriber, date, picks, papers)
-    return render.render_digest(content), len(picks)
+    content = compose.build_content(settings, subscriber, date, picks, selection.papers)
+    return render.render_digest(content), len(picks), selection.skips.get(subscriber.id)
