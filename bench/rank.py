@@ -37,6 +37,7 @@ def load_papers(n: int = 2000):
 
     from digest.ranking import Candidate
     from digest.ranking_eval import load_arxiv_rss
+    from digest.ranking_features import featurise
 
     rss = sorted((FEEDS / "arxiv-rss-new").glob("*.xml"))
     texts = [(c.title, c.abstract, c.authors, c.categories) for c in load_arxiv_rss(
@@ -51,19 +52,21 @@ def load_papers(n: int = 2000):
     texts += [(p["title"], p["abstract"], (), ("cs.LG",)) for p in json.loads((ROOT / "seeds/papers.json").read_text())]
     texts = [t for t in texts if t[0] and t[0] != "Error"]
     rng = random.Random(7)
-    out = []
+    rows = []
     for i in range(n):
         title, abstract, authors, cats = texts[i % len(texts)]
         if i >= len(texts):  # the same work seen again from another source
             title = f"{title} (v{i // len(texts) + 1})"
-        out.append(Candidate(
+        rows.append(dict(
             paper_id=i + 1, title=title, abstract=abstract, authors=authors, categories=cats,
             seen_at=NOW - dt.timedelta(hours=rng.uniform(0, 72)),
             upvotes=int(rng.paretovariate(1.2) * 3) if rng.random() < 0.05 else 0,
             github_stars=int(rng.paretovariate(1.0) * 20) if rng.random() < 0.02 else 0,
             n_sources=rng.choice((1, 1, 1, 1, 2, 3)),
         ))
-    return out
+    # What ingest stores beside each paper (not timed here: it is paid once per paper, when it is stored).
+    features = featurise([(r["title"], r["abstract"], r["authors"]) for r in rows])
+    return [Candidate(**r, features=f) for r, f in zip(rows, features)]
 
 
 def phrase_vocabulary(papers, size: int = 3000) -> list[str]:
@@ -111,17 +114,20 @@ def make_profiles(n: int, papers, seed: int = 1):
 
 def naive_rank(profiles, papers, sent):
     """The same model as a per-subscriber Python loop over papers (what a straightforward script does)."""
-    from digest.ranking_edition import prepare_edition
-    from digest.ranking_text import bulk_queries, phrase_key
+    import numpy as np
 
-    edition = prepare_edition(papers, NOW, 36.0)  # vectorising the papers once is not what is compared
-    w = edition.index.weights
+    from digest.ranking_edition import prepare_edition
+    from digest.ranking_text import bulk_queries, match_terms, phrase_key
+
+    edition = prepare_edition(papers, NOW, 36.0)  # the same stored features, concatenated, as ours starts from
+    index = match_terms(edition.text, np.unique(edition.text.hashes))  # every term of the edition, BM25-weighted
+    w = index.weights.T.tocsr()  # papers × terms
     rows = [dict(zip(w.indices[w.indptr[i]: w.indptr[i + 1]].tolist(), w.data[w.indptr[i]: w.indptr[i + 1]].tolist()))
             for i in range(len(papers))]
     boost = (0.6 + 0.25 * edition.recency + 0.15 * edition.trend).tolist()
     out = {}
     for p in profiles:
-        q = bulk_queries([phrase_key(t) for t in p.topics], edition.index).matrix
+        q = bulk_queries([phrase_key(t) for t in p.topics], index).matrix
         queries = [dict(zip(q[i].indices.tolist(), q[i].data.tolist())) for i in range(q.shape[0])]
         cats, gone = {c.lower() for c in p.categories}, sent.get(p.subscriber_id, set())
         scored = []

@@ -1,10 +1,11 @@
 """Ranking, pure: every due subscriber × every candidate paper in one vectorised batch.
 
 Plain data and an explicit `now` in, ranked picks with scores and reasons out;
-no database, no clock. The edition's papers are vectorised once per call
-(`ranking_text`, `ranking_edition`): every distinct topic phrase is scored
-against every paper in one sparse × dense product and only the cells above the
-floor are kept, best first. Subscribers are then handled block by block as flat
+no database, no clock. The edition's papers come with their features already
+tokenised (`ranking_features`, stored at ingest) and are assembled into arrays
+once per call (`ranking_edition`, `ranking_text`): every distinct topic
+phrase is scored against every paper in one sparse × dense product and only
+the cells above the floor are kept, best first. Subscribers are then handled block by block as flat
 arrays of (subscriber, paper) cells (`ranking_select`): filters, topic-coverage
 damping and top-k are numpy operations, so memory stays bounded and no Python
 loop runs over papers per subscriber. The result keeps the chosen cells as
@@ -24,7 +25,7 @@ score = relevance × (W_BASE + W_RECENCY · recency + W_TREND · trending)
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,6 +69,8 @@ class Candidate:
     github_stars: int = 0
     n_sources: int = 1
     comments: int = 0
+    # Stored ranking features (ranking_features.featurise, computed at ingest); None: computed in the call.
+    features: bytes | None = field(default=None, compare=False, repr=False)
 
 
 def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime, *,
@@ -89,7 +92,6 @@ def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime,
 
 def _rank_block(edition: Edition, compiled: Compiled, rows: np.ndarray) -> select.Chosen:
     """Cells of one block of subscribers: expand topics, filter, damp repeats of a topic, take the top."""
-    n = edition.index.n_papers
     cells = select.Cells.concat([
         select.topic_cells(compiled.slots[rows], *compiled.table),
         # A followed author is always considered: past the category list and the floor.
@@ -119,7 +121,7 @@ def _allowed(edition: Edition, compiled: Compiled, rows: np.ndarray, cells: sele
         idx = np.flatnonzero(restricted)
         overlap = (compiled.category_bits[rows][cells.row[idx]] & edition.category_bits[cells.col[idx]]).any(axis=1)
         keep[idx[~overlap]] = False
-    n = edition.index.n_papers
+    n = edition.n_papers
     excluded = (compiled.excludes[rows] @ compiled.exclusion_hits).tocoo()
     if excluded.nnz:
         _drop(keep, cells, n, np.sort(excluded.row.astype(np.int64) * n + excluded.col))

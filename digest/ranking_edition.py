@@ -1,9 +1,9 @@
 """Ranking inputs as arrays, pure: the edition's papers once per call, all profiles once per call.
 
-`prepare_edition` turns candidates into matrices (text index, categories,
-authors, recency, trending, near-duplicate groups); `bulk_compile` turns
-profiles into sparse rows over the same vocabularies, with identical topic
-phrases sharing one query row.
+`prepare_edition` turns candidates into arrays (their concatenated text
+features, categories, authors, recency, trending, near-duplicate groups);
+`bulk_compile` looks up the terms the profiles use and turns profiles into
+sparse rows over them, with identical topic phrases sharing one query row.
 """
 
 from __future__ import annotations
@@ -12,29 +12,33 @@ import datetime as dt
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
+from digest.ranking_features import EditionText, edition_text
+from digest.ranking_select import ragged
 from digest.ranking_text import (
-    PaperIndex,
     PhraseQueries,
     author_keys,
-    bulk_index,
     bulk_queries,
     follow_key,
     fold,
+    match_terms,
+    phrase_hashes,
     phrase_key,
     score_phrases,
+    string_hash,
     tokens,
     words,
     words_present,
 )
 
-DUP_SIMILARITY = 0.8      # tf-idf cosine above which two papers are one work for a digest
-DUP_RARE_DF = 8           # near-duplicates are looked for among papers sharing terms this rare
+DUP_JACCARD = 0.7         # share of distinct terms (words and word pairs) above which two texts are one work
+DUP_MIN_SHARED = 16       # …and at least this many shared terms: short texts are compared by title only
+LSH_ROWS = 4              # MinHash values per band: papers agreeing on a whole band are compared exactly
 TABLE_BLOCK = 2048        # topics scored per dense block when building the sparse topic table
 TREND_UPVOTES, TREND_STARS, TREND_SOURCES = 10, 100, 3
 EDITION_CACHE_SIZE = 2    # vectorised editions kept per process: today's, and yesterday's for late time zones
@@ -46,7 +50,7 @@ _EDITIONS_LOCK = threading.Lock()
 class Edition:
     """One edition's candidate papers as arrays, built once per process while the candidates stay the same."""
 
-    index: PaperIndex
+    text: EditionText
     paper_ids: np.ndarray
     trend: np.ndarray
     trend_reason: list[str | None]
@@ -56,29 +60,36 @@ class Edition:
     paper_categories: sparse.csr_matrix  # categories × papers (representatives only)
     category_bits: np.ndarray            # papers × words: category membership bitset
     categories: list[tuple[str, ...]]
-    author_vocab: dict[str, int]
+    author_hashes: np.ndarray            # sorted distinct author-key hashes: the rows of paper_authors
     paper_authors: sparse.csr_matrix     # author keys × papers (representatives only)
-    author_names: list[list[tuple[str, frozenset]]]
+    authors: list[tuple[str, ...]]
     # Per call (they depend on `now` and the half-life), on a copy of the cached content-only edition:
     recency: np.ndarray | None = None
     boost: np.ndarray | None = None      # per paper: W_BASE + W_RECENCY·recency + W_TREND·trending
-    _paper_terms: dict[int, frozenset] = field(default_factory=dict)
 
-    def terms_of(self, paper: int) -> frozenset:
-        got = self._paper_terms.get(paper)
-        if got is None:
-            w = self.index.weights
-            got = self._paper_terms[paper] = frozenset(w.indices[w.indptr[paper]: w.indptr[paper + 1]].tolist())
-        return got
+    @property
+    def n_papers(self) -> int:
+        return self.text.n
+
+    def author_rows(self, names) -> np.ndarray:
+        """Row in paper_authors of each follow key (-1: no paper of the edition has that author)."""
+        wanted = np.fromiter((string_hash(k) for k in names), dtype=np.uint64, count=len(names))
+        if not self.author_hashes.size:
+            return np.full(wanted.size, -1, np.int64)
+        pos = np.minimum(np.searchsorted(self.author_hashes, wanted), self.author_hashes.size - 1)
+        return np.where(self.author_hashes[pos] == wanted, pos, -1)
+
+    def author_names(self, paper: int) -> list[tuple[str, frozenset]]:
+        return [(a, frozenset(k for k in author_keys(a) if k)) for a in self.authors[paper]]
 
     def explain_topic(self, topic: str, queries: PhraseQueries, topic_id: int, paper: int) -> tuple[str, list[str]]:
         """('matches your topic “…” on: a, b', the topic's words found in the paper)."""
-        have, vocab = self.terms_of(paper), self.index.vocab
+        have = queries.index.paper_columns(paper)
         shown = dict(zip(tokens(topic), words(topic)))
-        terms = queries.terms[topic_id]
-        unigrams = [t for t in terms if " " not in t]
-        matched = [shown.get(t, t) for t in unigrams if vocab.get(t, -1) in have]
-        exact = all(vocab.get(t, -1) in have for t in ([t for t in terms if " " in t] or unigrams))
+        terms, cols = queries.terms[topic_id], queries.columns[topic_id]
+        unigrams = [c for t, c in zip(terms, cols) if " " not in t]
+        matched = [shown.get(t, t) for t, c in zip(terms, cols) if " " not in t and c in have]
+        exact = all(c in have for c in ([c for t, c in zip(terms, cols) if " " in t] or unigrams))
         if exact:
             return f"matches your topic “{topic}”", matched
         return f"matches your topic “{topic}” on: {', '.join(matched)}", matched
@@ -95,11 +106,11 @@ def _vectorised(candidates) -> Edition:
 
     Delivery ranks one batch of ~100 subscribers at a time against the same few thousand candidates, so
     indexing them every call would cost more than ranking. The key is the tuple of (frozen) candidates: its
-    hash covers every field of every paper, and a hit is confirmed field by field, so an edited paper, a new
-    paper or another order never reuses a stale index. Nothing cached depends on `now` or the half-life."""
+    hash covers every field of every paper (but its features, derived from its text), and a hit is confirmed
+    field by field, so an edited paper, a new paper or another order never reuses a stale index. Nothing
+    cached depends on `now` or the half-life."""
     try:
-        key = tuple(candidates)
-        hash(key)
+        key = _Key(tuple(candidates))
     except TypeError:  # a candidate with a list inside: correct, just not reusable
         return _vectorise(candidates)
     with _EDITIONS_LOCK:
@@ -115,6 +126,21 @@ def _vectorised(candidates) -> Edition:
     return built
 
 
+class _Key:
+    """The candidates as a dict key whose hash (over every field of every paper) is computed once."""
+
+    __slots__ = ("items", "hash")
+
+    def __init__(self, items: tuple) -> None:
+        self.items, self.hash = items, hash(items)
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Key) and self.hash == other.hash and self.items == other.items
+
+
 def clear_edition_cache() -> None:
     """Forget every vectorised edition (benchmarks measure cold calls with it)."""
     with _EDITIONS_LOCK:
@@ -122,23 +148,30 @@ def clear_edition_cache() -> None:
 
 
 def _vectorise(candidates) -> Edition:
-    """Vectorise the candidates once: text, trending, duplicates, categories, authors."""
-    index = bulk_index([(c.title, c.abstract) for c in candidates])
+    """The candidates as arrays: their stored features concatenated, trending, duplicates, categories, authors."""
+    text = edition_text([c.features for c in candidates],
+                        lambda i: (candidates[i].title, candidates[i].abstract, candidates[i].authors))
     trend, reasons = _trending(candidates)
-    groups = _duplicate_groups(candidates, index)
+    groups = _duplicate_groups(text)
     representative = _representatives(groups, trend)
     keep = representative.astype(np.float32)
-    cat_vocab, paper_cats = _incidence([_category_keys(c.categories) for c in candidates])
-    keys_of = {a: frozenset(k for k in author_keys(a) if k) for c in candidates for a in c.authors}  # once per name
-    names = [[(a, keys_of[a]) for a in c.authors] for c in candidates]
-    author_vocab, paper_authors = _incidence([[k for _, keys in row for k in keys] for row in names])
+    keys_of: dict = {}  # papers share few distinct category lists
+    cat_vocab, paper_cats = _incidence([keys_of[c.categories] if c.categories in keys_of else
+                                        keys_of.setdefault(c.categories, _category_keys(c.categories))
+                                        for c in candidates])
+    author_hashes, inverse = np.unique(text.author_keys, return_inverse=True)
+    owner = np.repeat(np.arange(text.n), np.diff(text.author_indptr))
+    paper_authors = sparse.csr_matrix((np.ones(inverse.size, np.float32), (inverse.ravel(), owner)),
+                                      shape=(author_hashes.size, text.n))
+    paper_authors.data[:] = 1.0
     return Edition(
-        index=index, paper_ids=np.array([c.paper_id for c in candidates], dtype=np.int64),
+        text=text, paper_ids=np.array([c.paper_id for c in candidates], dtype=np.int64),
         trend=trend, trend_reason=reasons,
         groups=groups, representative=representative, category_vocab=cat_vocab,
         paper_categories=sparse.csr_matrix(paper_cats.multiply(keep[None, :])), category_bits=bitsets(paper_cats.T),
-        categories=[tuple(c.categories) for c in candidates], author_vocab=author_vocab,
-        paper_authors=sparse.csr_matrix(paper_authors.multiply(keep[None, :])), author_names=names,
+        categories=[tuple(c.categories) for c in candidates], author_hashes=author_hashes,
+        paper_authors=sparse.csr_matrix(paper_authors.multiply(keep[None, :])),
+        authors=[tuple(c.authors) for c in candidates],
     )
 
 
@@ -179,27 +212,85 @@ def _trending(candidates) -> tuple[np.ndarray, list[str | None]]:
     return trend, reasons
 
 
-def _duplicate_groups(candidates, index: PaperIndex) -> np.ndarray:
-    """Same normalised title, or near-identical text (cosine ≥ DUP_SIMILARITY): one group."""
-    n = len(candidates)
-    by_title: dict[str, int] = {}
+def _duplicate_groups(text: EditionText) -> np.ndarray:
+    """Same normalised title, or near-identical text: one group.
+
+    Near-identical means sharing DUP_JACCARD of their distinct terms (and DUP_MIN_SHARED at least). Pairs to
+    check come from MinHash banding (papers whose signatures agree on a whole band of LSH_ROWS values: a pair
+    at 0.7 is caught with probability 0.98, at 0.8 with 0.9999); each is then measured exactly."""
+    n = text.n
     rows, cols = [], []
-    for i, c in enumerate(candidates):
-        first = by_title.setdefault(" ".join(words(c.title)) or f"#{i}", i)
-        if first != i:
-            rows.append(i), cols.append(first)
-    # Near-identical texts share most of their rare terms: score only pairs that share some.
-    present = index.present.tocsr()
-    df = np.bincount(present.indices, minlength=present.shape[1])
-    rare = present[:, np.flatnonzero((df >= 2) & (df <= DUP_RARE_DF))]
-    pairs = sparse.triu(rare @ rare.T, k=1).tocoo()
-    i, j = pairs.row[pairs.data >= 3], pairs.col[pairs.data >= 3]
+    titled = np.flatnonzero(text.titles)
+    if titled.size:
+        order = titled[np.argsort(text.titles[titled], kind="stable")]
+        new = np.concatenate([[True], text.titles[order][1:] != text.titles[order][:-1]])
+        first = order[np.maximum.accumulate(np.where(new, np.arange(order.size), 0))]
+        rows.append(order[first != order]), cols.append(first[first != order])
+    i, j = _band_pairs(text)
     if i.size:
-        cos = np.asarray(index.unit[i].multiply(index.unit[j]).sum(axis=1)).ravel()
-        rows += i[cos >= DUP_SIMILARITY].tolist()
-        cols += j[cos >= DUP_SIMILARITY].tolist()
-    graph = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+        shared = _shared_terms(text, i, j)
+        sizes = np.diff(text.indptr)
+        jaccard = shared / np.maximum(sizes[i] + sizes[j] - shared, 1)
+        near = (jaccard >= DUP_JACCARD) & (shared >= DUP_MIN_SHARED)
+        rows.append(i[near]), cols.append(j[near])
+    r = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    graph = sparse.csr_matrix((np.ones(r.size), (r, c)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
+
+
+def _band_pairs(text: EditionText) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (i < j) pairs of papers, with enough terms to compare, that agree on some whole band."""
+    eligible = np.flatnonzero(np.diff(text.indptr) >= DUP_MIN_SHARED)
+    if eligible.size < 2:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    sig = text.signatures[eligible].astype(np.uint64)
+    bands = sig.shape[1] // LSH_ROWS
+    keys = np.zeros((eligible.size, bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(LSH_ROWS):
+            keys = keys * np.uint64(0x100000001B3) + sig[:, r::LSH_ROWS][:, :bands]
+    keys = keys * np.uint64(bands) + np.arange(bands, dtype=np.uint64)[None, :]  # a band matches only itself
+    flat = keys.ravel()
+    order = np.argsort(flat, kind="stable")
+    k = flat[order]
+    dup = np.flatnonzero(k[1:] == k[:-1])
+    if dup.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    # Each run of equal keys pairs its first paper with every other (groups are joined transitively anyway).
+    run_start = np.maximum.accumulate(np.where(np.concatenate([[True], k[1:] != k[:-1]]), np.arange(k.size), 0))
+    a = eligible[order[run_start[dup + 1]] // bands]
+    b = eligible[order[dup + 1] // bands]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    width = np.int64(max(text.n, 1))
+    pairs = np.unique(lo * width + hi)
+    return pairs // width, pairs % width
+
+
+def _shared_terms(text: EditionText, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Distinct terms papers i and j have in common, per pair, without a loop: i's terms looked up in j's."""
+    sizes = np.diff(text.indptr)
+    pos, _ = ragged(text.indptr[i], sizes[i])
+    pair = np.repeat(np.arange(i.size), sizes[i])
+    other = j[pair]
+    lo, hi = text.indptr[other], text.indptr[other + 1]
+    # Every paper's terms are sorted, so a search within [lo, hi) is a global search offset by paper.
+    at = _search_within(text.hashes, text.hashes[pos], lo, hi)
+    found = (at < hi) & (text.hashes[np.minimum(at, text.hashes.size - 1)] == text.hashes[pos])
+    return np.bincount(pair[found], minlength=i.size)
+
+
+def _search_within(sorted_runs: np.ndarray, needles: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per needle, the leftmost position in sorted_runs[lo:hi] not less than it (binary search, vectorised)."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        less = active & (sorted_runs[np.minimum(mid, sorted_runs.size - 1)] < needles)
+        lo = np.where(less, mid + 1, lo)
+        hi = np.where(active & ~less, mid, hi)
 
 
 def _representatives(groups: np.ndarray, trend: np.ndarray) -> np.ndarray:
@@ -264,11 +355,10 @@ class Compiled:
 
 def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per topic, the representative papers at or above the floor, best (relevance × boost) first, as CSR arrays."""
-    n = edition.index.n_papers
     indptr, cols, rels = [np.zeros(1, np.int64)], [], []
     for start in range(0, len(queries.phrases), TABLE_BLOCK):
         rows = np.arange(start, min(start + TABLE_BLOCK, len(queries.phrases)))
-        rel = score_phrases(queries, rows, edition.index)
+        rel = score_phrases(queries, rows)
         rel[:, ~edition.representative] = 0.0
         r, c = np.nonzero(rel >= floor)
         order = np.lexsort((-(rel[r, c] * edition.boost[c]), r))
@@ -282,14 +372,19 @@ def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple
 def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float) -> Compiled:
     """Profiles → sparse rows; identical topic phrases (after normalising) share one query."""
     slots, written, written_texts, topic_keys = _topic_slots(profiles)
-    queries = bulk_queries(topic_keys, edition.index)
+    exclusion_rows, exclusion_entries = _exclusion_entries(profiles)
+    exclusion_keys = [phrase_key(e) for e in exclusion_entries]
+    # One term index for the call: every term a topic or an exclusion uses, over the whole edition.
+    index = match_terms(edition.text, phrase_hashes(topic_keys + exclusion_keys))
+    queries = bulk_queries(topic_keys, index)
     cat_keys: dict[tuple, list[str]] = {(): []}
     cat_rows = [cat_keys[p.categories] if p.categories in cat_keys else cat_keys.setdefault(
         p.categories, _wanted_categories(p.categories)) for p in profiles]
     categories = _rows_matrix(cat_rows, edition.category_vocab)
     empty = frozenset()
     follow_rows = [frozenset(k for k in map(follow_key, p.authors) if k) if p.authors else empty for p in profiles]
-    excludes, exclusion_hits = _exclusions(profiles, edition)
+    excludes, exclusion_hits = _exclusions(exclusion_rows, exclusion_entries,
+                                           bulk_queries(exclusion_keys, index), edition)
     has_categories = np.fromiter(map(bool, cat_rows), dtype=bool, count=len(profiles))
     return Compiled(
         queries=queries, table=topic_table(queries, edition, default_floor), slots=slots,
@@ -299,7 +394,7 @@ def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], 
         max_papers=np.maximum(np.fromiter((p.max_papers or 0 for p in profiles), np.int64, len(profiles)), 0),
         category_only=has_categories & (slots[:, 0] < 0), has_categories=has_categories,
         categories=categories, category_bits=bitsets(categories), category_names=[frozenset(c) for c in cat_rows],
-        follows=_rows_matrix(follow_rows, edition.author_vocab), follow_keys=follow_rows,
+        follows=_follows_matrix(follow_rows, edition), follow_keys=follow_rows,
         excludes=excludes, exclusion_hits=exclusion_hits, sent_keys=_sent_keys(profiles, edition, already_sent),
     )
 
@@ -343,23 +438,37 @@ def _rows_matrix(rows: list, vocab: dict[str, int]) -> sparse.csr_matrix:
     return sparse.csr_matrix((np.ones(len(r), np.float32), (r, c)), shape=(len(rows), len(vocab)))
 
 
-def _exclusions(profiles, edition: Edition) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """An exclusion hides a paper that contains the word/phrase or has an author of that name."""
+def _follows_matrix(rows: list[frozenset], edition: Edition) -> sparse.csr_matrix:
+    """subscribers × the edition's author keys, 1 where followed; names no paper has are dropped."""
+    flat = [k for keys in rows for k in keys]
+    owner = np.repeat(np.arange(len(rows)), [len(keys) for keys in rows])
+    col = edition.author_rows(flat)
+    ok = col >= 0
+    return sparse.csr_matrix((np.ones(int(ok.sum()), np.float32), (owner[ok], col[ok])),
+                             shape=(len(rows), edition.author_hashes.size))
+
+
+def _exclusion_entries(profiles) -> tuple[list[list[int]], list[str]]:
+    """Per profile its exclusion ids, and the distinct exclusions (folded) of the call."""
     ids: dict[str, int] = {}
     rows = [[ids.setdefault(e, len(ids)) for e in {fold(x).strip() for x in p.exclude} if e] if p.exclude else []
             for p in profiles]
-    entries = list(ids)
-    queries = bulk_queries([phrase_key(e) for e in entries], edition.index)
-    hits = words_present(queries, np.arange(len(entries)), edition.index).astype(np.float32)
-    named = [(i, edition.author_vocab[follow_key(e)]) for i, e in enumerate(entries)
-             if follow_key(e) in edition.author_vocab]
-    if named:
-        by_author = sparse.csr_matrix((np.ones(len(named), np.float32), tuple(zip(*named))),
-                                      shape=(len(entries), len(edition.author_vocab)))
+    return rows, list(ids)
+
+
+def _exclusions(rows: list[list[int]], entries: list[str], queries: PhraseQueries,
+                edition: Edition) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
+    """An exclusion hides a paper that contains the word/phrase or has an author of that name."""
+    hits = words_present(queries, np.arange(len(entries))).astype(np.float32)
+    author = edition.author_rows([follow_key(e) for e in entries])
+    named = np.flatnonzero(author >= 0)
+    if named.size:
+        by_author = sparse.csr_matrix((np.ones(named.size, np.float32), (named, author[named])),
+                                      shape=(len(entries), edition.author_hashes.size))
         hits = hits + by_author @ edition.paper_authors
     matrix = sparse.csr_matrix((np.ones(sum(map(len, rows)), np.float32),
                                 ([i for i, r in enumerate(rows) for _ in r], [e for r in rows for e in r])),
-                               shape=(len(profiles), len(entries)))
+                               shape=(len(rows), len(entries)))
     return matrix, sparse.csr_matrix(hits > 0, dtype=np.float32)
 
 
@@ -371,7 +480,7 @@ def _sent_keys(profiles, edition: Edition, already_sent: dict[int, set[int]]) ->
     members: dict[int, list[int]] = {}
     for i, g in enumerate(edition.groups.tolist()):
         members.setdefault(g, []).append(i)
-    n = edition.index.n_papers
+    n = edition.n_papers
     keys = [row * n + m for row, p in enumerate(profiles) if p.subscriber_id in already_sent
             for pid in already_sent[p.subscriber_id] if pid in position for m in members[position[pid]]]
     return np.unique(np.array(keys, dtype=np.int64))

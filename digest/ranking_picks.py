@@ -119,7 +119,7 @@ class Explainer:
     def __init__(self, edition: Edition, compiled: Compiled) -> None:
         self.edition, self.compiled = edition, compiled
         self._topic_parts: dict[int, tuple[str, list[str], str]] = {}
-        self.n = edition.index.n_papers
+        self.n = edition.n_papers
 
     def bulk_picks(self, rows: np.ndarray, starts: np.ndarray, counts: np.ndarray,
                    chosen: select.Chosen) -> list[list[Pick]]:
@@ -177,7 +177,7 @@ class Explainer:
 
     def _followed_name(self, row: int, paper: int) -> str:
         keys = self.compiled.follow_keys[row]
-        return next((name for name, akeys in self.edition.author_names[paper] if akeys & keys), "someone")
+        return next((name for name, akeys in self.edition.author_names(paper) if akeys & keys), "someone")
 
     def _category(self, row: int, paper: int) -> str:
         wanted = self.compiled.category_names[row]

@@ -1,14 +1,17 @@
-"""Text side of ranking, pure: tokens, the per-edition paper index, phrase queries.
+"""Text side of ranking, pure: tokens, stable term hashes, the call's term index, phrase queries.
 
-Papers are vectorised once per edition into a BM25 matrix over stemmed
-unigrams and bigrams (title counted TITLE_WEIGHT times); topic phrases become
-sparse query rows normalised so that a score of 1.0 means "every word of the
-topic, prominently, in this paper". Scores for all topics × all papers are one
-sparse × dense product.
+Papers arrive tokenised (ranking_features: stemmed unigrams and bigrams as
+64-bit hashes, title counted TITLE_WEIGHT times). A call builds a BM25 index
+over just the terms its topic phrases and exclusions use (`match_terms`), with
+document frequencies and lengths of the whole edition, so every term scores as
+in a full index. Topic phrases become sparse query rows normalised so that a
+score of 1.0 means "every word of the topic, prominently, in this paper";
+scores for all topics × all papers are one sparse × dense product.
 """
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from dataclasses import dataclass
 
@@ -85,126 +88,116 @@ def follow_key(name: str) -> str:
     return initial if len(parts) > 1 and len(parts[0]) == 1 else full
 
 
+_HASHES: dict[str, int] = {}
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def string_hash(text: str) -> int:
+    """Stable 64-bit hash of a stem or key (Python's own hash() differs per process)."""
+    got = _HASHES.get(text)
+    if got is None:
+        got = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+        got = got if got > 1 else got + 2  # 0 and 1 mark separators and stopwords in featurise
+        if len(_HASHES) < 1_000_000:
+            _HASHES[text] = got
+    return got
+
+
+def mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: every input bit reaches every output bit."""
+    x = x.astype(np.uint64, copy=True)
+    with np.errstate(over="ignore"):
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
+
+
+def pair_hash(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The term "a b" from the hashes of a and b."""
+    with np.errstate(over="ignore"):
+        return mix(first.astype(np.uint64) * _GOLDEN + second.astype(np.uint64))
+
+
+def term_hashes(terms: list[str]) -> np.ndarray:
+    """Hashes of terms written as stems: "quantiz" or "llm quantiz" (as featurise hashes a paper's)."""
+    parts = [t.split(" ", 1) for t in terms]
+    first = np.fromiter((string_hash(p[0]) for p in parts), dtype=np.uint64, count=len(parts))
+    second = np.fromiter((string_hash(p[1]) if len(p) > 1 else 0 for p in parts), dtype=np.uint64, count=len(parts))
+    return np.where(second == 0, first, pair_hash(first, second))
+
+
 @dataclass
-class PaperIndex:
-    """One edition's papers, vectorised once: BM25 weights, presence, tf-idf unit rows."""
+class TermIndex:
+    """An edition's papers over just the terms one call's queries use: BM25 weights and presence.
 
-    vocab: "Vocabulary"
-    idf: np.ndarray                # per term
-    weights: sparse.csr_matrix     # papers × terms: idf · saturated tf
-    present: sparse.csc_matrix     # papers × terms, 1.0 where the term occurs
-    unit: sparse.csr_matrix        # papers × terms, L2-normalised sublinear tf-idf: near-duplicates
+    Columns are the sorted distinct query-term hashes; document frequencies, lengths and BM25 saturation
+    are those of the whole edition, so a term scores exactly as in a full index over every word."""
 
-    @property
-    def n_papers(self) -> int:
-        return self.weights.shape[0]
+    hashes: np.ndarray             # sorted uint64: the columns
+    idf: np.ndarray                # per column (a term no paper has gets the largest idf)
+    weights: sparse.csr_matrix     # columns × papers: idf · saturated tf
+    present: sparse.csr_matrix     # columns × papers, 1.0 where the paper has the term
+    n_papers: int
+    _by_paper: sparse.csc_matrix | None = None
 
-    def oov_idf(self) -> float:
-        return float(np.log((self.n_papers + 1) / 1) + 1.0)
+    def columns(self, hashes: np.ndarray) -> np.ndarray:
+        pos = np.minimum(np.searchsorted(self.hashes, hashes), max(self.hashes.size - 1, 0))
+        return np.where(self.hashes[pos] == hashes, pos, -1) if self.hashes.size else np.full(hashes.shape, -1)
 
-
-class Vocabulary:
-    """term → column without a string per bigram: unigram stems are columns 0..S-1, a bigram "a b" is found by
-    its pair of stem ids (a · S + b) in the sorted pair keys, column S + its position there."""
-
-    def __init__(self, stems: dict[str, int], pair_keys: np.ndarray) -> None:
-        self.stems, self.pair_keys, self.width = stems, pair_keys, len(stems)
-
-    def get(self, term: str, default=None):
-        first, space, second = term.partition(" ")
-        if not space:
-            return self.stems.get(term, default)
-        a, b = self.stems.get(first), self.stems.get(second)
-        if a is None or b is None:
-            return default
-        key = a * self.width + b
-        at = int(np.searchsorted(self.pair_keys, key))
-        return self.width + at if at < self.pair_keys.size and self.pair_keys[at] == key else default
-
-    def columns(self, terms: list[str]) -> np.ndarray:
-        """Column per term, -1 where the edition never uses it: bigrams found with one sorted search."""
-        parts = [t.split(" ", 1) for t in terms]
-        a = np.fromiter((self.stems.get(p[0], -1) for p in parts), dtype=np.int64, count=len(parts))
-        b = np.fromiter((self.stems.get(p[1], -1) if len(p) > 1 else -2 for p in parts), dtype=np.int64,
-                        count=len(parts))
-        out = np.where(b == -2, a, -1)
-        pair = np.flatnonzero((a >= 0) & (b >= 0))
-        if pair.size and self.pair_keys.size:
-            key = a[pair] * self.width + b[pair]
-            at = np.minimum(np.searchsorted(self.pair_keys, key), self.pair_keys.size - 1)
-            found = self.pair_keys[at] == key
-            out[pair[found]] = self.width + at[found]
-        return out
-
-    def __contains__(self, term: str) -> bool:
-        return self.get(term) is not None
-
-    def __getitem__(self, term: str) -> int:
-        col = self.get(term)
-        if col is None:
-            raise KeyError(term)
-        return col
-
-    def __len__(self) -> int:
-        return self.width + self.pair_keys.size
+    def paper_columns(self, paper: int) -> frozenset:
+        """The query terms (columns) this paper has."""
+        if self._by_paper is None:
+            self._by_paper = self.present.tocsc()
+        p = self._by_paper
+        return frozenset(p.indices[p.indptr[paper]: p.indptr[paper + 1]].tolist())
 
 
-def bulk_index(texts: list[tuple[str, str]]) -> PaperIndex:
-    """Vectorise (title, abstract) pairs: BM25 over unigrams + bigrams, title weighted.
+_FILTER_BITS = 20  # a 1 MB table of low hash bits: most of an edition's terms are rejected without a search
 
-    The edition is split into words in one pass (fields joined by a separator token); each distinct word is
-    stemmed once, and every word becomes a stem id through one dict lookup; bigrams are pairs of ids counted
-    with numpy, so no string is built per bigram."""
-    n = len(texts)
-    corpus = f" {_SEPARATOR} ".join([fold(part).translate(_NOT_WORD) for pair in texts for part in pair]).split()
-    distinct = dict.fromkeys(corpus)
-    position = dict(zip(distinct, range(len(distinct))))
-    stems: dict[str, int] = {}
-    separator = -2
-    stem_of = np.array([separator if w == _SEPARATOR else -1 if w in STOPWORDS else
-                        stems.setdefault(_STEMS.get(w) or stem(w), len(stems)) for w in distinct] or [-1], dtype=np.int64)
-    sid = stem_of[np.fromiter(map(position.__getitem__, corpus), dtype=np.int64, count=len(corpus))]
-    seg = np.cumsum(sid == separator)  # field of each word: title, abstract, title, …
-    keep = sid >= 0
-    sid, seg = sid[keep], seg[keep]
-    same = seg[1:] == seg[:-1]
-    width = max(len(stems), 1)
-    pair_keys, pair_cols = np.unique(sid[:-1][same] * width + sid[1:][same], return_inverse=True)
-    cols = np.concatenate([sid, len(stems) + pair_cols.ravel()])
-    where = np.concatenate([seg, seg[:-1][same]])
-    weight = np.where(where % 2 == 0, np.float32(TITLE_WEIGHT), np.float32(1.0))
-    vocab = Vocabulary(stems, pair_keys)
-    tf = sparse.csr_matrix((weight, (where // 2, cols)), shape=(n, len(vocab)), dtype=np.float32)
-    lengths = np.asarray(tf.sum(axis=1)).ravel()
-    tf.sort_indices()
-    df = np.bincount(tf.indices, minlength=len(vocab))
+
+def match_terms(text, query_hashes: np.ndarray) -> TermIndex:
+    """BM25 columns for the distinct query_hashes over an edition's concatenated features (`EditionText`)."""
+    cols = np.unique(query_hashes)
+    n = text.n
+    hit = pos = np.zeros(0, np.int64)
+    if cols.size and text.hashes.size:
+        mask = np.uint64((1 << _FILTER_BITS) - 1)
+        wanted = np.zeros(1 << _FILTER_BITS, dtype=bool)
+        wanted[(cols & mask).astype(np.int64)] = True
+        maybe = np.flatnonzero(wanted[(text.hashes & mask).astype(np.int64)])
+        pos = np.minimum(np.searchsorted(cols, text.hashes[maybe]), cols.size - 1)
+        found = cols[pos] == text.hashes[maybe]
+        hit, pos = maybe[found], pos[found]
+    row = np.searchsorted(text.indptr, hit, side="right") - 1
+    tf = text.tf[hit]
+    df = np.bincount(pos, minlength=cols.size)
     idf = (np.log((n + 1) / (df + 1)) + 1.0).astype(np.float32)
-    norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths / max(float(lengths.mean()) if n else 1.0, 1e-9))
-    row_of = np.repeat(np.arange(n), np.diff(tf.indptr))
-    weights = tf.copy()
-    weights.data = idf[tf.indices] * tf.data * (BM25_K1 + 1) / (tf.data + norm[row_of])
-    present = tf.copy()
-    present.data[:] = 1.0
-    unit = tf.copy()
-    unit.data = (1 + np.log(tf.data)) * idf[tf.indices]
-    return PaperIndex(vocab, idf, weights, present.tocsc(), _l2_rows(unit))
+    mean = float(text.lengths.mean()) if n else 1.0
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * text.lengths / max(mean, 1e-9))
+    data = idf[pos] * tf * (BM25_K1 + 1) / (tf + norm[row])
+    weights = sparse.csr_matrix((data.astype(np.float32), (pos, row)), shape=(cols.size, n))
+    present = sparse.csr_matrix((np.ones(pos.size, np.float32), (pos, row)), shape=(cols.size, n))
+    return TermIndex(cols, idf, weights, present, n)
 
 
-def _l2_rows(matrix: sparse.csr_matrix) -> sparse.csr_matrix:
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix, dtype=np.float32)
+def oov_idf(n_papers: int) -> float:
+    return float(np.log((n_papers + 1) / 1) + 1.0)
 
 
 @dataclass
 class PhraseQueries:
-    """Unique phrases as query rows over the paper index."""
+    """Unique phrases as query rows over the call's term index."""
 
     phrases: list[str]             # as normalised: stemmed tokens joined by spaces
     terms: list[list[str]]         # per phrase: its unigram + bigram terms
+    columns: "_Columns"            # per phrase: each term's column in `index`
     matrix: sparse.csr_matrix      # phrases × terms: BM25 query weights, a full match scores 1.0
-    bigrams: sparse.csr_matrix     # phrases × terms: 1.0 per distinct in-vocabulary bigram
+    bigrams: sparse.csr_matrix     # phrases × terms: 1.0 per distinct bigram
     n_bigrams: np.ndarray          # per phrase: distinct bigrams it needs for an exact phrase match
+    index: TermIndex
 
 
 _KEYS: dict[str, str] = {}
@@ -220,62 +213,94 @@ def phrase_key(text: str) -> str:
     return key
 
 
-def bulk_queries(keys: list[str], index: PaperIndex) -> PhraseQueries:
-    """Query rows for normalised phrases; words the edition never uses still count in the norm."""
-    all_terms, n_bigrams = [], []
-    for key in keys:
+_PHRASES: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
+
+
+def phrase_parts(key: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(terms, their hashes, which are bigrams) of a normalised phrase: its distinct unigrams, then its distinct
+    bigrams. Kept per process: the same few thousand phrases come back in every call."""
+    got = _PHRASES.get(key)
+    if got is None:
         toks = key.split()
-        bigram_terms = list(dict.fromkeys(f"{a} {b}" for a, b in zip(toks, toks[1:])))
-        all_terms.append(list(dict.fromkeys(toks)) + bigram_terms)
-        n_bigrams.append(len(bigram_terms) or np.inf)
-    flat = [t for terms in all_terms for t in terms]
-    row = np.repeat(np.arange(len(keys)), [len(terms) for terms in all_terms])
-    col = index.vocab.columns(flat)
+        terms = list(dict.fromkeys(toks)) + list(dict.fromkeys(f"{a} {b}" for a, b in zip(toks, toks[1:])))
+        got = (terms, term_hashes(terms), np.fromiter((" " in t for t in terms), dtype=bool, count=len(terms)))
+        if len(_PHRASES) < 200_000:
+            _PHRASES[key] = got
+    return got
+
+
+def phrase_hashes(keys: list[str]) -> np.ndarray:
+    """Every term hash of the given normalised phrases, concatenated."""
+    return np.concatenate([phrase_parts(k)[1] for k in keys] or [np.zeros(0, np.uint64)])
+
+
+def bulk_queries(keys: list[str], index: TermIndex) -> PhraseQueries:
+    """Query rows for normalised phrases; terms no paper has still count in the norm (they were looked up too)."""
+    parts = [phrase_parts(k) for k in keys]
+    all_terms = [p[0] for p in parts]
+    sizes = [len(terms) for terms in all_terms]
+    row = np.repeat(np.arange(len(keys)), sizes)
+    col = index.columns(np.concatenate([p[1] for p in parts] or [np.zeros(0, np.uint64)]))
+    is_bigram = np.concatenate([p[2] for p in parts] or [np.zeros(0, bool)])
     hit = col >= 0
-    idf = np.where(hit, index.idf[np.maximum(col, 0)].astype(np.float64), index.oov_idf())
+    idf = np.where(hit, index.idf[np.maximum(col, 0)].astype(np.float64), oov_idf(index.n_papers))
     total = np.bincount(row, weights=idf, minlength=len(keys)) * (BM25_K1 + 1)
-    bigram = hit & np.fromiter((" " in t for t in flat), dtype=bool, count=len(flat))
-    shape = (len(keys), len(index.vocab))
+    n_bigrams = np.bincount(row[is_bigram], minlength=len(keys)).astype(np.float32)
+    n_bigrams[n_bigrams == 0] = np.inf
+    bigram = hit & is_bigram
+    shape = (len(keys), index.hashes.size)
     matrix = sparse.csr_matrix(((1.0 / total[row[hit]]).astype(np.float32), (row[hit], col[hit])), shape=shape)
     bigrams = sparse.csr_matrix((np.ones(int(bigram.sum()), np.float32), (row[bigram], col[bigram])), shape=shape)
-    return PhraseQueries(keys, all_terms, matrix, bigrams, np.array(n_bigrams, dtype=np.float32))
+    return PhraseQueries(keys, all_terms, _Columns(col, sizes), matrix, bigrams, n_bigrams, index)
 
 
-def score_phrases(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> np.ndarray:
+class _Columns:
+    """Per phrase, its terms' columns: sliced from one array when an explanation asks."""
+
+    def __init__(self, flat: np.ndarray, sizes: list[int]) -> None:
+        self.flat, self.ends = flat, np.cumsum(sizes)
+
+    def __getitem__(self, phrase: int) -> list[int]:
+        start = int(self.ends[phrase - 1]) if phrase else 0
+        return self.flat[start: int(self.ends[phrase])].tolist()
+
+
+def score_phrases(queries: PhraseQueries, rows: np.ndarray) -> np.ndarray:
     """Relevance of the given phrase rows × every paper, float32 in [0, 1]."""
+    index = queries.index
     q = queries.matrix[rows]
     used = np.unique(q.indices)
     if used.size == 0:
         return np.zeros((len(rows), index.n_papers), dtype=np.float32)
-    # Only the columns some query uses: a dense papers × used block keeps the product cheap.
-    block = index.weights[:, used].toarray()
+    # Only the terms some query uses: a dense used × papers block keeps the product cheap.
+    block = index.weights[used].toarray()
     q = sparse.csr_matrix((q.data, np.searchsorted(used, q.indices), q.indptr), shape=(len(rows), used.size))
-    scores = np.asarray(q @ block.T, dtype=np.float32)
-    exact = phrase_present(queries, rows, index)
+    scores = np.asarray(q @ block, dtype=np.float32)
+    exact = phrase_present(queries, rows)
     if exact is not None:
         scores += PHRASE_BONUS * exact
     np.minimum(scores, 1.0, out=scores)
     return scores
 
 
-def phrase_present(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> np.ndarray | None:
+def phrase_present(queries: PhraseQueries, rows: np.ndarray) -> np.ndarray | None:
     """1.0 where every bigram of a multi-word phrase occurs in the paper (the phrase, as a phrase)."""
     b = queries.bigrams[rows]
     if b.nnz == 0:
         return None
-    hits = (b @ index.present.T).toarray()
+    hits = (b @ queries.index.present).toarray()
     return (hits >= queries.n_bigrams[rows, None]).astype(np.float32)
 
 
-def words_present(queries: PhraseQueries, rows: np.ndarray, index: PaperIndex) -> sparse.csr_matrix:
+def words_present(queries: PhraseQueries, rows: np.ndarray) -> sparse.csr_matrix:
     """phrases × papers, True where the phrase (one word, or all its bigrams) occurs: for exclusions."""
     q = queries.matrix[rows]
     single = np.array([len(queries.terms[r]) == 1 for r in rows], dtype=bool)
-    hits = (q > 0).astype(np.float32) @ index.present.T
+    hits = (q > 0).astype(np.float32) @ queries.index.present
     out = sparse.csr_matrix(hits.multiply(single[:, None].astype(np.float32)) > 0)
     b = queries.bigrams[rows]
     if b.nnz:
-        counts = (b @ index.present.T).tocsr()
+        counts = (b @ queries.index.present).tocsr()
         counts.data = (counts.data >= queries.n_bigrams[rows][np.repeat(np.arange(len(rows)), np.diff(counts.indptr))])
         out = out + (counts > 0)
     return out.tocsr()

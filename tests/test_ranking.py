@@ -260,7 +260,7 @@ def test_the_same_candidates_again_reuse_the_vectorised_edition_and_rank_identic
     cold = dict(rank(profiles, papers, NOW).items())
     copies = [dataclasses.replace(p) for p in papers]  # equal content, other objects: what the next batch loads
     first = ranking_edition.prepare_edition(papers, NOW, 36.0)
-    assert ranking_edition.prepare_edition(copies, NOW, 36.0).index is first.index
+    assert ranking_edition.prepare_edition(copies, NOW, 36.0).text is first.text
     assert rank(profiles, copies, NOW) == cold
 
 
