@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from digest import ranking
 from digest.config import Settings
+from digest.features import fill_papers
 from digest.models import Digest, DigestItem, Paper, Subscriber
 
 WEEKLY_WINDOW_DAYS = 7
@@ -42,11 +43,13 @@ def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[
     cached = _CANDIDATES.get(key)
     if cached is not None:
         return cached
-    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id)).all()
+    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id).options(undefer(Paper.features))).all()
+    fill_papers(session, papers)  # papers stored before their features existed, or with an older version
     candidates = [
         ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
                           p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
-                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0)
+                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
+                          features=p.features)
         for p in papers
     ]
     for paper in papers:

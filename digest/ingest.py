@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest import fetch as fetch_mod
+from digest.features import fill_missing
 from digest.models import Paper, Source
 from digest.resources import resource_dir
 from digest.sources import PaperEntry, ParseResult, UnknownKind, detect_kind, parse
@@ -110,6 +111,7 @@ _INSERTED = ("key", "version", "title", "abstract", "authors", "categories", "ur
              "announced_at", "upvotes", "comments", "github_stars")
 _MERGED = ("version", "title", "abstract", "authors", "categories", "url", "pdf_url", "doi", "announced_at",
            "upvotes", "comments", "github_stars", "extra", "source_names")
+_FEATURED = frozenset({"title", "abstract", "authors"})  # what ranking features are computed from
 
 
 def _merge(row: dict, entry: PaperEntry, source: str) -> dict | None:
@@ -186,13 +188,15 @@ def _plan_batch(session: Session, batch: dict[str, PaperEntry], source: str,
             candidates[row.id] = (entry, digest_of_entry)
     updates = []
     if candidates:
-        columns = (Paper.id, *(getattr(Paper, name) for name in _MERGED))
+        columns = (Paper.id, Paper.features_version, *(getattr(Paper, name) for name in _MERGED))
         for row in session.execute(select(*columns).where(Paper.id.in_(list(candidates)))).mappings():
             entry, digest_of_entry = candidates[row["id"]]
             changes = _merge(row, entry, source)
             if changes:
                 merged = {name: changes.get(name, row[name]) for name in _MERGED}
-                updates.append({"id": row["id"], **merged, "content_hash": digest_of_entry, "updated_at": now})
+                updates.append({"id": row["id"], **merged, "content_hash": digest_of_entry, "updated_at": now,
+                                # new text, new ranking features (filled again after the upsert)
+                                "features_version": None if changes.keys() & _FEATURED else row["features_version"]})
     return inserts, updates
 
 
@@ -269,6 +273,8 @@ def ingest_source(session: Session, spec: SourceSpec, now: dt.datetime,
     if result.status == "error":
         return _record_failure(source, summary, result.message or "unreadable", now)
     summary.new, summary.updated, summary.unchanged = bulk_upsert_papers(session, result.entries, spec.name, now)
+    if summary.new or summary.updated:
+        fill_missing(session)  # ranking features of what was just written (and of any paper still without)
     # Validators are kept only once the bytes are in: a failed parse must not turn into a 304 tomorrow.
     source.content_hash = digest_of_bytes
     source.etag, source.last_modified = validators

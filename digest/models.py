@@ -11,6 +11,8 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -93,6 +95,10 @@ class Paper(Base):
     comments: Mapped[int] = mapped_column(Integer, default=0)
     github_stars: Mapped[int] = mapped_column(Integer, default=0)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Ranking features of title, abstract and authors (digest.ranking_features), stored once so that no ranking
+    # call tokenises text; NULL, or an older version, until digest.features.fill_features computes them.
+    features: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    features_version: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"),)
 

@@ -1,0 +1,68 @@
+"""Ranking features in the database: filled at ingest, refreshed when the text changes, after an upgrade."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from digest import editions
+from digest.db import alembic_config, get_engine, session_factory, upgrade
+from digest.ingest import ingest_source, seeds_spec
+from digest.models import Paper
+from digest.ranking import Profile, rank
+from digest.ranking_edition import clear_edition_cache
+from digest.ranking_features import FEATURES_VERSION, is_current
+
+NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
+
+
+def test_ingest_stores_current_features_for_every_paper(db_url):
+    with session_factory(db_url).begin() as session:
+        ingest_source(session, seeds_spec(), NOW)
+    with session_factory(db_url)() as session:
+        rows = session.execute(select(Paper.title, Paper.abstract, Paper.authors, Paper.features,
+                                      Paper.features_version)).all()
+    assert len(rows) == 158
+    assert all(r.features_version == FEATURES_VERSION and is_current(r.features, r.title, r.abstract, r.authors)
+               for r in rows)
+
+
+def test_text_edited_behind_ingest_gets_fresh_features_before_it_is_ranked(db_url):
+    with session_factory(db_url).begin() as session:
+        ingest_source(session, seeds_spec(), NOW)
+    with get_engine(db_url).begin() as conn:  # plain SQL: no ORM event, no ingest bookkeeping
+        pid = conn.scalar(select(Paper.id).order_by(Paper.id).limit(1))
+        conn.execute(update(Paper).where(Paper.id == pid).values(title="Tidal heating of icy moons"))
+    editions._CANDIDATES.clear()
+    with session_factory(db_url).begin() as session:
+        candidates, _ = editions.get_candidates(session, NOW, 3)
+    edited = next(c for c in candidates if c.paper_id == pid)
+    assert is_current(edited.features, edited.title, edited.abstract, edited.authors)
+    clear_edition_cache()
+    assert [p.paper_id for p in rank([Profile(7, topics=("icy moons",))], candidates, NOW)[7]] == [pid]
+    with session_factory(db_url)() as session:  # and stored, so the next worker does not compute it again
+        row = session.get(Paper, pid)
+        assert is_current(row.features, row.title, row.abstract, row.authors)
+
+
+def test_rows_from_before_features_existed_are_filled_after_the_upgrade(tmp_path):
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    cfg = alembic_config(url)
+    with get_engine(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.exec_driver_sql(
+            "INSERT INTO papers (key, title, abstract, authors, categories, extra, source_names, first_seen_at, "
+            "updated_at, upvotes, comments, github_stars, content_hash) VALUES ('arxiv:2411.00001', "
+            "'Sparse attention for long documents', 'We sparsify attention.', '[]', '[]', '{}', '[\"rss\"]', "
+            f"'{NOW.isoformat()}', '{NOW.isoformat()}', 0, 0, 0, 'x')")
+    assert upgrade(url) == "0002"
+    editions._CANDIDATES.clear()
+    with session_factory(url).begin() as session:
+        candidates, _ = editions.get_candidates(session, NOW, 3)
+    assert len(candidates) == 1 and is_current(candidates[0].features, candidates[0].title, candidates[0].abstract, ())
+    with session_factory(url)() as session:
+        assert session.scalar(select(Paper.features_version)) == FEATURES_VERSION
