@@ -9,6 +9,7 @@ sparse rows over them, with identical topic phrases sharing one query row.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
 from collections import OrderedDict
@@ -39,7 +40,6 @@ from digest.ranking_text import (
 DUP_JACCARD = 0.7         # share of distinct terms (words and word pairs) above which two texts are one work
 DUP_MIN_SHARED = 16       # …and at least this many shared terms: short texts are compared by title only
 LSH_ROWS = 4              # MinHash values per band: papers agreeing on a whole band are compared exactly
-TABLE_BLOCK = 2048        # topics scored per dense block when building the sparse topic table
 TREND_UPVOTES, TREND_STARS, TREND_SOURCES = 10, 100, 3
 EDITION_CACHE_SIZE = 2    # vectorised editions kept per process: today's, and yesterday's for late time zones
 _EDITIONS: OrderedDict[tuple, "Edition"] = OrderedDict()
@@ -155,10 +155,7 @@ def _vectorise(candidates) -> Edition:
     groups = _duplicate_groups(text)
     representative = _representatives(groups, trend)
     keep = representative.astype(np.float32)
-    keys_of: dict = {}  # papers share few distinct category lists
-    cat_vocab, paper_cats = _incidence([keys_of[c.categories] if c.categories in keys_of else
-                                        keys_of.setdefault(c.categories, _category_keys(c.categories))
-                                        for c in candidates])
+    cat_vocab, paper_cats = _incidence([_category_keys(tuple(c.categories)) for c in candidates])
     author_hashes, inverse = np.unique(text.author_keys, return_inverse=True)
     owner = np.repeat(np.arange(text.n), np.diff(text.author_indptr))
     paper_authors = sparse.csr_matrix((np.ones(inverse.size, np.float32), (inverse.ravel(), owner)),
@@ -192,23 +189,21 @@ def _recency(candidates, now: dt.datetime, half_life_hours: float) -> np.ndarray
 
 def _trending(candidates) -> tuple[np.ndarray, list[str | None]]:
     """log-damped popularity / the edition's maximum, and a short reason where it is notable."""
-    up = np.array([max(c.upvotes or 0, 0) for c in candidates], dtype=np.float64)
-    stars = np.array([max(c.github_stars or 0, 0) for c in candidates], dtype=np.float64)
-    comments = np.array([max(c.comments or 0, 0) for c in candidates], dtype=np.float64)
-    sources = np.array([max(c.n_sources or 1, 1) for c in candidates], dtype=np.float64)
+    figures = np.array([(c.upvotes or 0, c.github_stars or 0, c.comments or 0, c.n_sources or 1) for c in candidates],
+                       dtype=np.float64).reshape(-1, 4)
+    up, stars, comments = (np.maximum(figures[:, k], 0) for k in range(3))
+    sources = np.maximum(figures[:, 3], 1)
     pop = np.log1p(up) + 0.5 * np.log1p(stars) + 0.25 * np.log1p(comments) + np.log(sources)
     top = pop.max() if len(pop) else 0.0
     trend = (pop / top if top > 0 else np.zeros_like(pop)).astype(np.float32)
-    reasons: list[str | None] = []
-    for u, s, n in zip(up, stars, sources):
-        if u >= TREND_UPVOTES:
-            reasons.append(f"trending: {int(u):,} upvotes")
-        elif s >= TREND_STARS:
-            reasons.append(f"trending: {int(s):,} GitHub stars")
-        elif n >= TREND_SOURCES:
-            reasons.append(f"trending: carried by {int(n)} sources")
+    reasons: list[str | None] = [None] * len(candidates)
+    for i in np.flatnonzero((up >= TREND_UPVOTES) | (stars >= TREND_STARS) | (sources >= TREND_SOURCES)).tolist():
+        if up[i] >= TREND_UPVOTES:
+            reasons[i] = f"trending: {int(up[i]):,} upvotes"
+        elif stars[i] >= TREND_STARS:
+            reasons[i] = f"trending: {int(stars[i]):,} GitHub stars"
         else:
-            reasons.append(None)
+            reasons[i] = f"trending: carried by {int(sources[i])} sources"
     return trend, reasons
 
 
@@ -303,8 +298,10 @@ def _representatives(groups: np.ndarray, trend: np.ndarray) -> np.ndarray:
     return out
 
 
-def _category_keys(categories) -> list[str]:
-    """cs.LG counts as cs.LG and as its archive cs, so a profile may list either."""
+@functools.lru_cache(maxsize=65536)
+def _category_keys(categories: tuple[str, ...]) -> list[str]:
+    """cs.LG counts as cs.LG and as its archive cs, so a profile may list either (a few thousand distinct
+    lists recur in every edition, so each is worked out once per process)."""
     keys = set()
     for c in categories:
         c = c.strip().lower()
@@ -355,18 +352,13 @@ class Compiled:
 
 def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per topic, the representative papers at or above the floor, best (relevance × boost) first, as CSR arrays."""
-    indptr, cols, rels = [np.zeros(1, np.int64)], [], []
-    for start in range(0, len(queries.phrases), TABLE_BLOCK):
-        rows = np.arange(start, min(start + TABLE_BLOCK, len(queries.phrases)))
-        rel = score_phrases(queries, rows)
-        rel[:, ~edition.representative] = 0.0
-        r, c = np.nonzero(rel >= floor)
-        order = np.lexsort((-(rel[r, c] * edition.boost[c]), r))
-        r, c = r[order], c[order]
-        cols.append(c.astype(np.int64)), rels.append(rel[r, c])
-        indptr.append(indptr[-1][-1] + np.cumsum(np.bincount(r, minlength=len(rows))))
-    return (np.concatenate(indptr), np.concatenate(cols) if cols else np.zeros(0, np.int64),
-            np.concatenate(rels) if rels else np.zeros(0, np.float32))
+    n_topics = len(queries.phrases)
+    rel = score_phrases(queries, np.arange(n_topics)).tocoo()
+    keep = (rel.data >= floor) & edition.representative[rel.col]
+    r, c, v = rel.row[keep].astype(np.int64), rel.col[keep].astype(np.int64), rel.data[keep].astype(np.float32)
+    order = np.lexsort((-(v * edition.boost[c]), r))
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_topics))]).astype(np.int64)
+    return indptr, c[order], v[order]
 
 
 def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float) -> Compiled:

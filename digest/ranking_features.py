@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digest.ranking_select import ragged
 from digest.ranking_text import (
     _GOLDEN,
     _NOT_WORD,
@@ -38,7 +39,7 @@ from digest.ranking_text import (
     words,
 )
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: blobs padded to whole 8-byte words
 MINHASHES = 64                 # signature bins, a power of two: 16 LSH bands of 4 in ranking_edition
 _HEAD = struct.Struct("<BxHIfIQQ")  # version, author keys, terms, length, (pad), title hash, text digest
 _SEPARATOR = "|"
@@ -104,7 +105,9 @@ def featurise(papers: list[tuple[str, str, tuple[str, ...] | list[str]]]) -> lis
         out.append(b"".join((
             _HEAD.pack(FEATURES_VERSION, akeys.size, hi - lo, float(lengths[i]), 0, title_hash(title),
                        text_digest(title, abstract, authors)),
-            signatures[i].tobytes(), terms[lo:hi].tobytes(), akeys.tobytes(), tf_bytes[lo:hi].tobytes())))
+            signatures[i].astype("<u4").tobytes(), terms[lo:hi].astype("<u8").tobytes(), akeys.astype("<u8").tobytes(),
+            tf_bytes[lo:hi].tobytes(),
+            bytes(-(hi - lo) % 8))))  # whole words: an edition's blobs joined stay 8-byte aligned
     return out
 
 
@@ -155,26 +158,32 @@ class EditionText:
 def edition_text(blobs: list[bytes | None], fallback) -> EditionText:
     """Concatenate the candidates' blobs; `fallback(i)` gives (title, abstract, authors) for any missing one, or
     one of another FEATURES_VERSION, and those are featurised here in one go. A blob is trusted to be of its
-    candidate's text (the database layer checks `is_current` when it loads them)."""
+    candidate's text (the database layer checks `is_current` when it loads them).
+
+    The blobs are joined into one buffer and read as 8-byte words: every field of every paper is gathered
+    with one fancy index, no per-paper parsing."""
     blobs = list(blobs)
     stale = [i for i, b in enumerate(blobs) if not b or b[0] != FEATURES_VERSION]
     if stale:
         for i, blob in zip(stale, featurise([fallback(i) for i in stale])):
             blobs[i] = blob
-    heads = [_HEAD.unpack_from(b) for b in blobs]
-    n_akeys = [h[1] for h in heads]
-    n_terms = [h[2] for h in heads]
-    sig_at = _HEAD.size
-    terms_at = sig_at + 4 * MINHASHES
-    empty8, empty1 = np.zeros(0, np.uint64), np.zeros(0, np.uint8)
-    hashes = np.concatenate([np.frombuffer(b, np.uint64, k, terms_at) for b, k in zip(blobs, n_terms)] or [empty8])
-    akeys = np.concatenate([np.frombuffer(b, np.uint64, a, terms_at + 8 * k)
-                            for b, k, a in zip(blobs, n_terms, n_akeys)] or [empty8])
-    tf = np.concatenate([np.frombuffer(b, np.uint8, k, terms_at + 8 * (k + a))
-                         for b, k, a in zip(blobs, n_terms, n_akeys)] or [empty1]).astype(np.float32)
-    signatures = np.frombuffer(b"".join([b[sig_at: terms_at] for b in blobs]), np.uint32).reshape(len(blobs), MINHASHES)
+    n = len(blobs)
+    sizes = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+    buf = b"".join(blobs)
+    words, halves = np.frombuffer(buf, dtype="<u8"), np.frombuffer(buf, dtype="<u4")
+    base = (np.cumsum(sizes) - sizes) // 8
+    n_akeys = (halves[base * 2] >> np.uint32(16)).astype(np.int64)
+    n_terms = halves[base * 2 + 1].astype(np.int64)
+    sig_at = base + _HEAD.size // 8
+    terms_at = sig_at + MINHASHES // 2
+    signatures = halves[sig_at[:, None] * 2 + np.arange(MINHASHES)].astype(np.uint32)
+    terms, _ = ragged(terms_at, n_terms)
+    akeys, _ = ragged(terms_at + n_terms, n_akeys)
+    tf, _ = ragged((terms_at + n_terms + n_akeys) * 8, n_terms)
     return EditionText(
-        n=len(blobs), indptr=np.concatenate([[0], np.cumsum(n_terms)]).astype(np.int64), hashes=hashes, tf=tf,
-        lengths=np.array([h[3] for h in heads], dtype=np.float32),
-        titles=np.array([h[5] for h in heads], dtype=np.uint64), signatures=signatures,
-        author_indptr=np.concatenate([[0], np.cumsum(n_akeys)]).astype(np.int64), author_keys=akeys)
+        n=n, indptr=np.concatenate([[0], np.cumsum(n_terms)]).astype(np.int64), hashes=words[terms].astype(np.uint64),
+        tf=np.frombuffer(buf, dtype=np.uint8)[tf].astype(np.float32),
+        lengths=np.frombuffer(buf, dtype="<f4")[base * 2 + 2].astype(np.float32),
+        titles=words[base + 2].astype(np.uint64), signatures=signatures,
+        author_indptr=np.concatenate([[0], np.cumsum(n_akeys)]).astype(np.int64),
+        author_keys=words[akeys].astype(np.uint64))

@@ -265,31 +265,23 @@ class _Columns:
         return self.flat[start: int(self.ends[phrase])].tolist()
 
 
-def score_phrases(queries: PhraseQueries, rows: np.ndarray) -> np.ndarray:
-    """Relevance of the given phrase rows × every paper, float32 in [0, 1]."""
+def score_phrases(queries: PhraseQueries, rows: np.ndarray) -> sparse.csr_matrix:
+    """Relevance of the given phrase rows × every paper in [0, 1], sparse: most pairs share no term.
+
+    One sparse product for the BM25 part; PHRASE_BONUS where every bigram of a multi-word phrase occurs
+    (the phrase, as a phrase: its words are then present too, so the bonus lands on stored cells)."""
     index = queries.index
-    q = queries.matrix[rows]
-    used = np.unique(q.indices)
-    if used.size == 0:
-        return np.zeros((len(rows), index.n_papers), dtype=np.float32)
-    # Only the terms some query uses: a dense used × papers block keeps the product cheap.
-    block = index.weights[used].toarray()
-    q = sparse.csr_matrix((q.data, np.searchsorted(used, q.indices), q.indptr), shape=(len(rows), used.size))
-    scores = np.asarray(q @ block, dtype=np.float32)
-    exact = phrase_present(queries, rows)
-    if exact is not None:
-        scores += PHRASE_BONUS * exact
-    np.minimum(scores, 1.0, out=scores)
-    return scores
-
-
-def phrase_present(queries: PhraseQueries, rows: np.ndarray) -> np.ndarray | None:
-    """1.0 where every bigram of a multi-word phrase occurs in the paper (the phrase, as a phrase)."""
+    scores = (queries.matrix[rows] @ index.weights).tocsr()
     b = queries.bigrams[rows]
-    if b.nnz == 0:
-        return None
-    hits = (b @ queries.index.present).toarray()
-    return (hits >= queries.n_bigrams[rows, None]).astype(np.float32)
+    if b.nnz:
+        counts = (b @ index.present).tocsr()
+        row_of = np.repeat(np.arange(len(rows)), np.diff(counts.indptr))
+        counts.data = np.where(counts.data >= queries.n_bigrams[rows][row_of], np.float32(PHRASE_BONUS),
+                               np.float32(0.0))
+        counts.eliminate_zeros()
+        scores = (scores + counts).tocsr()
+    np.minimum(scores.data, 1.0, out=scores.data)
+    return scores
 
 
 def words_present(queries: PhraseQueries, rows: np.ndarray) -> sparse.csr_matrix:

@@ -74,7 +74,7 @@ def test_bm25_over_hashed_features_equals_bm25_computed_from_the_words():
     keys = [phrase_key(p) for p in phrases]
     edition = prepare_edition(with_features(candidates), NOW, 36.0)
     index = match_terms(edition.text, phrase_hashes(keys))
-    got = score_phrases(bulk_queries(keys, index), np.arange(len(keys)))
+    got = score_phrases(bulk_queries(keys, index), np.arange(len(keys))).toarray()
 
     counts = []
     for c in candidates:  # the model written out: weighted term counts per paper, then BM25
