@@ -8,6 +8,11 @@ subscriber's Picks and reasons from the lazy result; then the 1,000-subscriber
 case with a naive per-subscriber Python loop over papers (same scoring model,
 no diversity pass), as a ratio beside ours, then the quality figures.
 
+Both start from what the database holds: the papers with the ranking features
+ingest stored for them (digest.ranking_features, computed once per paper and
+not timed here). A cold call concatenates those features and indexes the terms
+its profiles use; nothing is tokenised in the call.
+
     /work/venv/bin/python bench/rank.py                 # all cases, median of 5
     /work/venv/bin/python bench/rank.py --sizes 1000 --repeats 3
 """
@@ -216,10 +221,10 @@ def main() -> None:
     for n in (int(s) for s in args.sizes.split(",")):
         got = run_case(n, args.repeats)
         medians[n] = statistics.median(got["times"])
-        print(f"{n:>8,} subscribers: cold {medians[n]:6.2f} s (min {min(got['times']):.2f}, first in process "
-              f"{got['times'][0]:.2f})  peak {got['peak_mb']:5.0f} MB (inputs {got['rss_before_mb']:.0f} MB)  "
+        print(f"{n:>8,} subscribers: cold {medians[n]:6.3f} s (min {min(got['times']):.3f}, first in process "
+              f"{got['times'][0]:.3f})  peak {got['peak_mb']:5.0f} MB (inputs {got['rss_before_mb']:.0f} MB)  "
               f"{got['mean_picks']:.1f} picks/subscriber, {got['skipped']:,} skipped")
-        print(f"{'':>22}warm {statistics.median(got['warm']):6.2f} s;  then writing every Pick and reason: "
+        print(f"{'':>22}warm {statistics.median(got['warm']):6.3f} s;  then writing every Pick and reason: "
               f"{statistics.median(got['materialise']):6.2f} s, peak {got['peak_all_mb']:5.0f} MB")
     if 1000 in medians:
         naive = statistics.median(run_case(1000, args.naive_repeats, naive=True)["times"])

@@ -216,27 +216,33 @@ def phrase_key(text: str) -> str:
 _PHRASES: dict[str, tuple[list[str], np.ndarray, np.ndarray]] = {}
 
 
-def phrase_parts(key: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(terms, their hashes, which are bigrams) of a normalised phrase: its distinct unigrams, then its distinct
-    bigrams. Kept per process: the same few thousand phrases come back in every call."""
-    got = _PHRASES.get(key)
-    if got is None:
-        toks = key.split()
-        terms = list(dict.fromkeys(toks)) + list(dict.fromkeys(f"{a} {b}" for a, b in zip(toks, toks[1:])))
-        got = (terms, term_hashes(terms), np.fromiter((" " in t for t in terms), dtype=bool, count=len(terms)))
-        if len(_PHRASES) < 200_000:
-            _PHRASES[key] = got
-    return got
+def phrase_parts(keys: list[str]) -> list[tuple[list[str], np.ndarray, np.ndarray]]:
+    """Per normalised phrase: (terms, their hashes, which are bigrams), its distinct unigrams then its distinct
+    bigrams. Kept per process (the same few thousand phrases come back in every call); the phrases not seen
+    yet are hashed together, in one vectorised pass."""
+    missing = [k for k in dict.fromkeys(keys) if k not in _PHRASES]
+    if missing:
+        split = [k.split() for k in missing]
+        terms = [list(dict.fromkeys(t)) + list(dict.fromkeys(f"{a} {b}" for a, b in zip(t, t[1:]))) for t in split]
+        flat = [t for ts in terms for t in ts]
+        hashes = term_hashes(flat)
+        bigram = np.fromiter((" " in t for t in flat), dtype=bool, count=len(flat))
+        ends = np.cumsum([len(ts) for ts in terms]).tolist()
+        if len(_PHRASES) + len(missing) > 200_000:
+            _PHRASES.clear()
+        for key, ts, end in zip(missing, terms, ends):
+            _PHRASES[key] = (ts, hashes[end - len(ts): end], bigram[end - len(ts): end])
+    return [_PHRASES[k] for k in keys]
 
 
 def phrase_hashes(keys: list[str]) -> np.ndarray:
     """Every term hash of the given normalised phrases, concatenated."""
-    return np.concatenate([phrase_parts(k)[1] for k in keys] or [np.zeros(0, np.uint64)])
+    return np.concatenate([p[1] for p in phrase_parts(keys)] or [np.zeros(0, np.uint64)])
 
 
 def bulk_queries(keys: list[str], index: TermIndex) -> PhraseQueries:
     """Query rows for normalised phrases; terms no paper has still count in the norm (they were looked up too)."""
-    parts = [phrase_parts(k) for k in keys]
+    parts = phrase_parts(keys)
     all_terms = [p[0] for p in parts]
     sizes = [len(terms) for terms in all_terms]
     row = np.repeat(np.arange(len(keys)), sizes)
