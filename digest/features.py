@@ -1,15 +1,19 @@
 """Stored ranking features: computed once per paper text, so ranking calls never tokenise.
 
-Ingest fills them for the papers it wrote; `get_candidates` fills any paper
-still without them (rows from before they existed, or features of an older
-FEATURES_VERSION) before ranking, so a ranking call always finds them stored.
-Both write with one executemany UPDATE per chunk; two workers filling the same
-rows write the same bytes.
+Ingest fills them for the recent papers it wrote; `get_candidates` fills any
+paper still without them (rows from before they existed, features of an older
+FEATURES_VERSION, text edited behind ingest) before ranking, so a ranking call
+always finds them stored. Two workers filling the same rows write the same
+bytes. Papers too old for any edition's window give theirs back
+(`prune`, hourly housekeeping): about 2 KB a paper that would otherwise grow
+with the archive.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, or_, select, text, update
+import datetime as dt
+
+from sqlalchemy import bindparam, or_, select, text, true, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,18 +21,19 @@ from digest.models import Paper
 from digest.ranking_features import FEATURES_VERSION, featurise, is_current
 
 CHUNK = 2000
+INGEST_DAYS = 8  # ingest fills papers first seen this recently: the weekly window and a day
 
 
 def stale(column=Paper.features_version):
     return or_(column.is_(None), column != FEATURES_VERSION)
 
 
-def fill_missing(session: Session) -> int:
-    """Compute and store features for every paper lacking current ones; return how many."""
-    done = 0
+def fill_missing(session: Session, since: dt.datetime | None = None) -> int:
+    """Compute and store features for every paper (first seen since `since`) lacking current ones; how many."""
+    done, recent = 0, Paper.first_seen_at >= since if since is not None else true()
     while True:
         rows = session.execute(select(Paper.id, Paper.title, Paper.abstract, Paper.authors)
-                               .where(stale()).order_by(Paper.id).limit(CHUNK)).all()
+                               .where(stale(), recent).order_by(Paper.id).limit(CHUNK)).all()
         if not rows:
             return done
         _store(session, [r.id for r in rows], featurise([(r.title, r.abstract or "", r.authors or ()) for r in rows]))
@@ -49,6 +54,16 @@ def fill_papers(session: Session, papers: list[Paper]) -> int:
             set_committed_value(paper, "features", blob)
             set_committed_value(paper, "features_version", FEATURES_VERSION)
     return len(todo)
+
+
+def prune(session: Session, before: dt.datetime) -> int:
+    """Drop the features of papers first seen before `before` (outside every window); how many.
+    Ranking such a paper again, say for `digest send --date` in the past, computes them afresh."""
+    result = session.execute(update(Paper.__table__)
+                             .where(Paper.__table__.c.first_seen_at < before,
+                                    Paper.__table__.c.features_version.is_not(None))
+                             .values(features=None, features_version=None))
+    return result.rowcount or 0
 
 
 def _store(session: Session, ids: list[int], blobs: list[bytes]) -> None:

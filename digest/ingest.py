@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest import fetch as fetch_mod
-from digest.features import fill_missing
+from digest import features
 from digest.models import Paper, Source
 from digest.resources import resource_dir
 from digest.sources import PaperEntry, ParseResult, UnknownKind, detect_kind, parse
@@ -273,8 +273,8 @@ def ingest_source(session: Session, spec: SourceSpec, now: dt.datetime,
     if result.status == "error":
         return _record_failure(source, summary, result.message or "unreadable", now)
     summary.new, summary.updated, summary.unchanged = bulk_upsert_papers(session, result.entries, spec.name, now)
-    if summary.new or summary.updated:
-        fill_missing(session)  # ranking features of what was just written (and of any paper still without)
+    if summary.new or summary.updated:  # ranking features of what was just written (and any recent paper without)
+        features.fill_missing(session, since=now - dt.timedelta(days=features.INGEST_DAYS))
     # Validators are kept only once the bytes are in: a failed parse must not turn into a 304 tomorrow.
     source.content_hash = digest_of_bytes
     source.etag, source.last_modified = validators

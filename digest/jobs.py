@@ -9,9 +9,10 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from digest import delivery, ingest
+from digest import delivery, features, ingest
 from digest.config import Settings
 from digest.db import ensure_schema, session_factory
+from digest.editions import WEEKLY_WINDOW_DAYS
 from digest.mail import Sender, make_sender
 from digest.models import Source
 from digest.resources import resource_dir
@@ -124,6 +125,14 @@ def expire_pending(settings: Settings, now: dt.datetime) -> int:
     ensure_schema(settings.database_url)
     with session_factory(settings.database_url).begin() as session:
         return bulk_expire_pending(session, now, settings.pending_days)
+
+
+def prune_features(settings: Settings, now: dt.datetime) -> int:
+    """Drop the ranking features of papers older than every edition's window (they are refilled if needed)."""
+    ensure_schema(settings.database_url)
+    keep_days = max(settings.candidate_days, WEEKLY_WINDOW_DAYS) + 1
+    with session_factory(settings.database_url).begin() as session:
+        return features.prune(session, now - dt.timedelta(days=keep_days))
 
 
 def deliver_ids(settings: Settings, ids: list[int], now: dt.datetime, sender: Sender | None = None,

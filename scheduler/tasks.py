@@ -71,9 +71,10 @@ def sweep() -> int:
 
 
 @shared_task(name="digest.housekeeping")
-def housekeeping() -> int:
-    """Delete expired unconfirmed sign-ups."""
-    return jobs.expire_pending(_settings(), utcnow())
+def housekeeping() -> dict:
+    """Delete expired unconfirmed sign-ups; drop ranking features of papers too old to be ranked."""
+    settings, now = _settings(), utcnow()
+    return {"expired": jobs.expire_pending(settings, now), "features_pruned": jobs.prune_features(settings, now)}
 
 
 @shared_task(name="digest.deliver_batch", bind=True, max_retries=5)

@@ -66,3 +66,26 @@ def test_rows_from_before_features_existed_are_filled_after_the_upgrade(tmp_path
     assert len(candidates) == 1 and is_current(candidates[0].features, candidates[0].title, candidates[0].abstract, ())
     with session_factory(url)() as session:
         assert session.scalar(select(Paper.features_version)) == FEATURES_VERSION
+
+
+def test_housekeeping_drops_features_outside_every_window_and_ingest_does_not_refill_them(settings):
+    from digest import jobs
+
+    old = NOW - dt.timedelta(days=30)
+    jobs.run_ingest(settings, [seeds_spec()], old)
+    with session_factory(settings.database_url).begin() as session:
+        session.execute(update(Paper).where(Paper.id.in_(select(Paper.id).limit(100))).values(first_seen_at=NOW))
+    assert jobs.prune_features(settings, NOW) == 58  # the 58 still first seen a month ago
+    assert jobs.prune_features(settings, NOW) == 0
+    jobs.run_ingest(settings, [seeds_spec()], NOW)  # nothing new: the old rows stay without features
+    with session_factory(settings.database_url)() as session:
+        kept = session.scalars(select(Paper.features_version).where(Paper.first_seen_at == NOW)).all()
+        dropped = session.execute(select(Paper.features, Paper.features_version)
+                                  .where(Paper.first_seen_at < NOW)).all()
+    assert len(kept) == 100 and set(kept) == {FEATURES_VERSION}
+    assert len(dropped) == 58 and all(f is None and v is None for f, v in dropped)
+    editions._CANDIDATES.clear()
+    with session_factory(settings.database_url).begin() as session:  # a past edition ranks them again
+        candidates, _ = editions.get_candidates(session, old, 3)
+    assert len(candidates) == 158
+    assert all(is_current(c.features, c.title, c.abstract, c.authors) for c in candidates)
