@@ -212,7 +212,7 @@ def _duplicate_groups(text: EditionText) -> np.ndarray:
 
     Near-identical means sharing DUP_JACCARD of their distinct terms (and DUP_MIN_SHARED at least). Pairs to
     check come from MinHash banding (papers whose signatures agree on a whole band of LSH_ROWS values: a pair
-    at 0.7 is caught with probability 0.98, at 0.8 with 0.9999); each is then measured exactly."""
+    at 0.7 is proposed with probability about 0.98, at 0.8 about 0.9999); each is then measured exactly."""
     n = text.n
     rows, cols = [], []
     titled = np.flatnonzero(text.titles)

@@ -3,16 +3,19 @@
 `featurise` turns (title, abstract, authors) into a compact blob: stable
 64-bit hashes of its terms (stemmed unigrams and adjacent bigrams, each once,
 sorted) with their weighted counts (title counted TITLE_WEIGHT times), its
-length, a hash of its normalised title, hashed author keys, and a MinHash
-signature of its term set. Ingest stores the blob beside the paper; a ranking
+length, a hash of its normalised title, hashed author keys, a MinHash
+signature of its term set, and a digest of the text it came from. Ingest
+stores the blob beside the paper (digest.features); a ranking
 call only concatenates blobs (`EditionText`) and looks up the few terms its
 profiles use, so no text is split or stemmed while subscribers wait. A
 candidate without a blob, or with one from another FEATURES_VERSION, is
 featurised in the call: slower, never different.
 
-Hashes are 64-bit (blake2b for a stem, a multiply-xorshift mix for a pair of
-stems), so two different terms sharing one is a 2**-64 event, not a
-bucket collision as in a hashing vectoriser.
+Hashes are 64-bit (blake2b for a stem, splitmix64's finaliser over a pair of
+stem hashes), so two different terms sharing one is a 2**-64 event, not a
+bucket collision as in a hashing vectoriser. Layout (little-endian, padded to
+whole 8-byte words): the 32-byte header, MINHASHES uint32, the term hashes
+(uint64), the author-key hashes (uint64), one uint8 count per term.
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from digest.ranking_text import (
     words,
 )
 
-FEATURES_VERSION = 2  # 2: blobs padded to whole 8-byte words
-MINHASHES = 64                 # signature bins, a power of two: 16 LSH bands of 4 in ranking_edition
+FEATURES_VERSION = 2                # 2: blobs padded to whole 8-byte words
+MINHASHES = 64                      # signature bins, a power of two: 16 LSH bands of 4 in ranking_edition
 _HEAD = struct.Struct("<BxHIfIQQ")  # version, author keys, terms, length, (pad), title hash, text digest
 _SEPARATOR = "|"
+
+
 def title_hash(title: str) -> int:
     """Same normalised title, same hash (0: a title with no words, which matches nothing)."""
     key = " ".join(words(title))
