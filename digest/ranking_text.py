@@ -155,19 +155,17 @@ class TermIndex:
         return frozenset(p.indices[p.indptr[paper]: p.indptr[paper + 1]].tolist())
 
 
-_FILTER_BITS = 20  # a 1 MB table of low hash bits: most of an edition's terms are rejected without a search
-
-
 def match_terms(text, query_hashes: np.ndarray) -> TermIndex:
     """BM25 columns for the distinct query_hashes over an edition's concatenated features (`EditionText`)."""
     cols = np.unique(query_hashes)
     n = text.n
     hit = pos = np.zeros(0, np.int64)
     if cols.size and text.hashes.size:
-        mask = np.uint64((1 << _FILTER_BITS) - 1)
-        wanted = np.zeros(1 << _FILTER_BITS, dtype=bool)
-        wanted[(cols & mask).astype(np.int64)] = True
-        maybe = np.flatnonzero(wanted[(text.hashes & mask).astype(np.int64)])
+        # A 64 K table of 16 bits of each query hash (read as a uint16 view, no arithmetic) rejects most of the
+        # edition's terms; the few left are looked up exactly.
+        wanted = np.zeros(1 << 16, dtype=bool)
+        wanted[np.ascontiguousarray(cols).view(np.uint16)[::4]] = True
+        maybe = np.flatnonzero(wanted[np.ascontiguousarray(text.hashes).view(np.uint16)[::4]])
         pos = np.minimum(np.searchsorted(cols, text.hashes[maybe]), cols.size - 1)
         found = cols[pos] == text.hashes[maybe]
         hit, pos = maybe[found], pos[found]
