@@ -13,7 +13,8 @@ import sys
 import numpy as np
 from digest import ranking_eval
 from digest.ranking import Profile, rank
-from digest.ranking_edition import _duplicate_groups, clear_edition_cache, prepare_edition
+from digest.ranking_dups import duplicate_groups
+from digest.ranking_edition import clear_edition_cache, prepare_edition
 from digest.ranking_features import edition_text, featurise
 from digest.ranking_text import (
     BM25_B,
@@ -111,7 +112,7 @@ def test_edited_copies_of_real_abstracts_are_found_as_near_duplicates_and_nothin
         copies.append(dataclasses.replace(c, paper_id=c.paper_id + 100_000, title=f"{c.title} (extended version)",
                                           abstract=" ".join(w for w in words if w)))
     text = edition_text(featurise([(c.title, c.abstract, c.authors) for c in originals + copies]), None)
-    groups = _duplicate_groups(text)
+    groups = duplicate_groups(text)
     n = len(originals)
     assert all(groups[n + i] == groups[i] for i in range(len(copies)))
     assert len(set(groups[:n].tolist())) == n  # no two different real papers merged
