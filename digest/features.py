@@ -49,7 +49,10 @@ def fill_papers(session: Session, papers: list[Paper]) -> int:
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start: start + CHUNK]
         blobs = featurise([(p.title, p.abstract or "", p.authors or ()) for p in chunk])
-        _store(session, [p.id for p in chunk], blobs)
+        # In a transaction of its own, committed at once: the caller may be a delivery batch, which must not
+        # hold row locks on papers (or make a second worker wait on them) until its own commit.
+        with Session(session.get_bind()) as aside, aside.begin():
+            _store(aside, [p.id for p in chunk], blobs)
         for paper, blob in zip(chunk, blobs):
             set_committed_value(paper, "features", blob)
             set_committed_value(paper, "features_version", FEATURES_VERSION)
@@ -68,10 +71,13 @@ def prune(session: Session, before: dt.datetime) -> int:
 
 def _store(session: Session, ids: list[int], blobs: list[bytes]) -> None:
     if session.get_bind().dialect.name == "postgresql":
-        # One statement over two arrays: an executemany of 2,000 UPDATEs costs several times more round trips.
+        # One statement over two arrays (an executemany of 2,000 UPDATEs costs several times more round trips).
+        # Rows another worker is storing right now are skipped, not waited for: it writes the same bytes, and
+        # two workers locking the same rows in different orders could deadlock.
         session.execute(text(
             "UPDATE papers SET features = v.blob, features_version = :version "
-            "FROM unnest(CAST(:ids AS integer[]), CAST(:blobs AS bytea[])) AS v(id, blob) WHERE papers.id = v.id"),
+            "FROM unnest(CAST(:ids AS integer[]), CAST(:blobs AS bytea[])) AS v(id, blob) WHERE papers.id = v.id "
+            "AND papers.id IN (SELECT id FROM papers WHERE id = ANY(CAST(:ids AS integer[])) FOR UPDATE SKIP LOCKED)"),
             {"ids": ids, "blobs": blobs, "version": FEATURES_VERSION})
         return
     statement = (update(Paper.__table__).where(Paper.__table__.c.id == bindparam("pid"))

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+import pytest
+from sqlalchemy import func, select, update
 
 from digest import editions
-from digest.db import alembic_config, get_engine, session_factory, upgrade
+from digest.db import alembic_config, ensure_schema, get_engine, session_factory, upgrade
 from digest.ingest import ingest_source, seeds_spec
 from digest.models import Paper
 from digest.ranking import Profile, rank
 from digest.ranking_edition import clear_edition_cache
 from digest.ranking_features import FEATURES_VERSION, is_current
+from conftest import _truncate
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 
@@ -89,3 +91,32 @@ def test_housekeeping_drops_features_outside_every_window_and_ingest_does_not_re
         candidates, _ = editions.get_candidates(session, old, 3)
     assert len(candidates) == 158
     assert all(is_current(c.features, c.title, c.abstract, c.authors) for c in candidates)
+
+
+@pytest.fixture
+def pg_url(pg_database_url):
+    """PostgreSQL only: row locks are its own (SQLite has one writer and a busy timeout)."""
+    ensure_schema(pg_database_url)
+    yield pg_database_url
+    _truncate(pg_database_url)
+
+
+def test_a_batch_storing_features_holds_no_lock_on_papers_and_skips_rows_another_worker_holds(pg_url):
+    """Two workers start the same edition at once: neither waits for the other's paper rows."""
+    with session_factory(pg_url).begin() as session:
+        ingest_source(session, seeds_spec(), NOW)
+        session.execute(update(Paper).values(features_version=None))
+    engine = get_engine(pg_url)
+    with engine.connect() as other:  # another worker holds one paper row locked, mid-transaction
+        other.exec_driver_sql("SET lock_timeout = '5s'")
+        locked = other.scalar(select(Paper.id).order_by(Paper.id).limit(1).with_for_update())
+        editions._CANDIDATES.clear()
+        with session_factory(pg_url)() as session:
+            session.connection().exec_driver_sql("SET lock_timeout = '2s'")
+            candidates, _ = editions.get_candidates(session, NOW, 3)  # would time out if it waited
+            assert len(candidates) == 158 and all(c.features for c in candidates)
+            with engine.connect() as probe:  # committed already, while the caller's session is still open
+                assert probe.scalar(select(func.count()).where(Paper.features_version == FEATURES_VERSION)) == 157
+        other.rollback()
+    with session_factory(pg_url)() as session:
+        assert session.get(Paper, locked).features_version is None  # skipped; the next load fills it
