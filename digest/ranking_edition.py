@@ -20,7 +20,7 @@ from scipy import sparse
 
 from digest.ranking_dups import duplicate_groups, representatives
 from digest.ranking_features import EditionText, edition_text
-from digest.ranking_select import _quantised
+from digest.ranking_select import quantised
 from digest.ranking_text import (
     PhraseQueries,
     author_keys,
@@ -263,7 +263,7 @@ def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple
     keep = (rel.data >= floor) & edition.representative[rel.col]
     r, c, v = rel.row[keep].astype(np.int64), rel.col[keep].astype(np.int64), rel.data[keep].astype(np.float32)
     # One int64 sort (topic, then best first) instead of a lexsort on a float key: scores in steps of 2**-30.
-    order = np.argsort((r << 32) | (np.int64(2**32 - 1) - _quantised(v * edition.boost[c], 2**30)), kind="stable")
+    order = np.argsort((r << 32) | (np.int64(2**32 - 1) - quantised(v * edition.boost[c], 2**30)), kind="stable")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=n_topics))]).astype(np.int64)
     return indptr, c[order], v[order]
 

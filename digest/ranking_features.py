@@ -45,7 +45,7 @@ from digest.ranking_text import (
 FEATURES_VERSION = 2                # 2: blobs padded to whole 8-byte words
 MINHASHES = 64                      # signature bins, a power of two: 16 LSH bands of 4 in ranking_edition
 _HEAD = struct.Struct("<BxHIfIQQ")  # version, author keys, terms, length, (pad), title hash, text digest
-_SEPARATOR = "|"
+_SEPARATOR = "|"  # a token no word can be: marks where one field ends in the joined corpus
 
 
 def title_hash(title: str) -> int:

@@ -111,7 +111,7 @@ def segment_rank(cells: Cells, keep: np.ndarray) -> np.ndarray:
     return kept - before - 1
 
 
-def _quantised(values: np.ndarray, scale: int) -> np.ndarray:
+def quantised(values: np.ndarray, scale: int) -> np.ndarray:
     """Non-negative floats (< 4) as int64 steps of 1/scale, for composite sort keys."""
     return np.clip(values * scale, 0, 4 * scale - 1).astype(np.int64)
 
@@ -124,7 +124,7 @@ def bulk_top(cells: Cells, score: np.ndarray, max_papers: np.ndarray, n_rows: in
     # One cell per (row, paper): the best topic cell names the topic; a follow anywhere marks it followed.
     width = np.int64(max(int(cells.col.max(initial=0)) + 1, 1))
     # Sorting one int64 composite is several times faster than lexsort on two float keys.
-    best_topic = np.int64(2**21 - 1) - _quantised(cells.rel * topical, 2**20)
+    best_topic = np.int64(2**21 - 1) - quantised(cells.rel * topical, 2**20)
     order = np.argsort(((cells.row * width + cells.col) << 21) | best_topic)
     key = (cells.row * width + cells.col)[order]
     first = np.ones(order.size, dtype=bool)
@@ -135,7 +135,7 @@ def bulk_top(cells: Cells, score: np.ndarray, max_papers: np.ndarray, n_rows: in
     best_score = np.maximum.reduceat(score[order], starts) if starts.size else score[:0]
     any_follow = np.maximum.reduceat(followed[order], starts) if starts.size else followed[:0]
     row = cells.row[pick]
-    order2 = np.argsort((row << 32) | (np.int64(2**32 - 1) - _quantised(best_gain, 2**30)))
+    order2 = np.argsort((row << 32) | (np.int64(2**32 - 1) - quantised(best_gain, 2**30)))
     row = row[order2]
     first_of_row = np.searchsorted(row, np.arange(n_rows))
     place = np.arange(row.size) - first_of_row[row]

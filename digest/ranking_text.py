@@ -21,7 +21,6 @@ from scipy import sparse
 # Folded text is ASCII: every character but a-z and 0-9 becomes a space, then str.split() finds the words
 # (what the regex [a-z0-9]+ would, in one C pass instead of a match object per word).
 _NOT_WORD = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isascii() and (c.islower() or c.isdigit()))})
-_SEPARATOR = "|"  # a token no word can be: marks where one field ends in the joined corpus
 STOPWORDS = frozenset(
     "a an and are as at be by for from in into is it its of on or that the this to with we our via using based "
     "can has have not than their these they which while also such between over under".split()
@@ -66,11 +65,6 @@ def words(text: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     return [stem(w) for w in words(text)]
-
-
-def terms_of(toks: list[str]) -> list[str]:
-    """Unigrams and adjacent bigrams ("message pass")."""
-    return toks + [f"{a} {b}" for a, b in zip(toks, toks[1:])]
 
 
 def author_keys(name: str) -> tuple[str, str]:

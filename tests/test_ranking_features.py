@@ -26,7 +26,6 @@ from digest.ranking_text import (
     phrase_hashes,
     phrase_key,
     score_phrases,
-    terms_of,
     tokens,
 )
 from conftest import FIXTURES
@@ -81,7 +80,8 @@ def test_bm25_over_hashed_features_equals_bm25_computed_from_the_words():
     for c in candidates:  # the model written out: weighted term counts per paper, then BM25
         tf: dict[str, float] = {}
         for text, weight in ((c.title, TITLE_WEIGHT), (c.abstract, 1.0)):
-            for term in terms_of(tokens(text)):
+            toks = tokens(text)
+            for term in toks + [f"{a} {b}" for a, b in zip(toks, toks[1:])]:  # words, then adjacent pairs
                 tf[term] = tf.get(term, 0.0) + weight
         counts.append(tf)
     n, lengths = len(counts), [sum(tf.values()) for tf in counts]
