@@ -12,7 +12,6 @@ ratio ours / smtplib, as the median of --runs.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import random
 import smtplib
 import socket

@@ -220,7 +220,7 @@ def ingest(ctx, sources, kind) -> None:
       digest ingest https://rss.arxiv.org/rss/cs.LG ./saved-feed.xml seeds
     """
     from digest import ingest as ingest_mod
-    from digest.jobs import configured_specs, run_ingest
+    from digest.jobs import configured_specs
     from digest.sources import KINDS
 
     settings = settings_of(ctx)
