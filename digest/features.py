@@ -24,20 +24,21 @@ CHUNK = 2000
 INGEST_DAYS = 8  # ingest fills papers first seen this recently: the weekly window and a day
 
 
-def stale(column=Paper.features_version):
-    return or_(column.is_(None), column != FEATURES_VERSION)
-
-
 def fill_missing(session: Session, since: dt.datetime | None = None) -> int:
-    """Compute and store features for every paper (first seen since `since`) lacking current ones; how many."""
-    done, recent = 0, Paper.first_seen_at >= since if since is not None else true()
+    """Compute and store features for every paper (first seen since `since`) lacking current ones; how many it computed.
+
+    Pages forward by id, so each row is tried once per call: a row another transaction holds is skipped
+    (see `_store`) and left for the next call, never retried in a loop."""
+    done, after = 0, 0
+    recent = Paper.first_seen_at >= since if since is not None else true()
+    stale = or_(Paper.features_version.is_(None), Paper.features_version != FEATURES_VERSION)
     while True:
         rows = session.execute(select(Paper.id, Paper.title, Paper.abstract, Paper.authors)
-                               .where(stale(), recent).order_by(Paper.id).limit(CHUNK)).all()
+                               .where(stale, recent, Paper.id > after).order_by(Paper.id).limit(CHUNK)).all()
         if not rows:
             return done
         _store(session, [r.id for r in rows], featurise([(r.title, r.abstract or "", r.authors or ()) for r in rows]))
-        done += len(rows)
+        done, after = done + len(rows), rows[-1].id
 
 
 def fill_papers(session: Session, papers: list[Paper]) -> int:

@@ -120,3 +120,30 @@ def test_a_batch_storing_features_holds_no_lock_on_papers_and_skips_rows_another
         other.rollback()
     with session_factory(pg_url)() as session:
         assert session.get(Paper, locked).features_version is None  # skipped; the next load fills it
+
+
+def test_ingest_fill_tries_a_row_another_transaction_holds_once_and_returns(pg_url):
+    import threading
+
+    from digest.features import fill_missing
+
+    with session_factory(pg_url).begin() as session:
+        ingest_source(session, seeds_spec(), NOW)
+        session.execute(update(Paper).values(features_version=None))
+    engine = get_engine(pg_url)
+    with engine.connect() as other:  # another ingest holds one paper row, mid-transaction
+        locked = other.scalar(select(Paper.id).order_by(Paper.id).limit(1).with_for_update())
+        done = []
+        runner = threading.Thread(target=lambda: done.append(_fill(pg_url, fill_missing)), daemon=True)
+        runner.start()
+        runner.join(20)  # a fill that retried the skipped row would spin here until the lock went away
+        assert done == [158], "fill_missing did not return while a row was locked"
+        other.rollback()
+    with session_factory(pg_url)() as session:
+        assert session.get(Paper, locked).features_version is None  # left for the next fill
+        assert session.scalar(select(func.count()).where(Paper.features_version == FEATURES_VERSION)) == 157
+
+
+def _fill(url, fill_missing) -> int:
+    with session_factory(url).begin() as session:
+        return fill_missing(session)
