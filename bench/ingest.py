@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 from sqlalchemy import event
 
@@ -30,8 +29,9 @@ from digest.features import fill_missing
 from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source
 from digest.sources import parse
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "feeds" / "arxiv-rss-new"
-HALVES = [FEEDS / f"all-archives_2024-11-28_part{n}of2.xml" for n in (1, 2)]
+from benchdata import FEEDS, require
+
+HALVES = [FEEDS / "arxiv-rss-new" / f"all-archives_2024-11-28_part{n}of2.xml" for n in (1, 2)]
 NOW = dt.datetime(2024, 11, 28, 12, tzinfo=dt.timezone.utc)
 
 
@@ -47,7 +47,7 @@ def median_of(runs: int, work, setup=lambda: None) -> float:
 
 def parse_halves() -> list:
     entries = []
-    for path in HALVES:
+    for path in require(HALVES, "arXiv capture"):
         entries += parse("arxiv-rss", path.read_bytes(), origin=str(path)).entries
     return entries
 
@@ -110,7 +110,7 @@ def rewrite_rows(url: str) -> tuple[int, int]:
 
         engine = get_engine(url)
         event.listen(engine, "after_cursor_execute", count)
-        for path in HALVES:
+        for path in require(HALVES, "arXiv capture"):
             with session_factory(url).begin() as session:
                 ingest_source(session, SourceSpec(path.name, str(path), "arxiv-rss"), NOW)
         event.remove(engine, "after_cursor_execute", count)

@@ -26,8 +26,7 @@ import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "fixtures" / "feeds"
+from benchdata import FEEDS, ROOT, SEEDS, require, require_rows
 PG_ADMIN = os.environ.get("DIGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("DIGEST_TEST_REDIS", "redis://127.0.0.1:6379/0")
 VOCAB = [
@@ -46,16 +45,17 @@ def load_papers(n: int):
     from digest.sources import parse
 
     entries = []
-    for name in ("arxiv-rss-new/all-archives_2024-11-28_part1of2.xml", "arxiv-rss-new/all-archives_2024-11-28_part2of2.xml",
-                 "arxiv-rss-new/stat_2024-03-26_rss.xml", "arxiv-api/api-new_2026-04-12_search-testing_m100.xml"):
-        kind = "arxiv-api" if "api" in name else "rss"
-        entries += parse(kind, (SHARED / name).read_bytes()).entries
-    entries += parse("listing", (ROOT / "seeds" / "papers.json").read_bytes()).entries
+    names = ("arxiv-rss-new/all-archives_2024-11-28_part1of2.xml", "arxiv-rss-new/all-archives_2024-11-28_part2of2.xml",
+             "arxiv-rss-new/stat_2024-03-26_rss.xml", "arxiv-api/api-new_2026-04-12_search-testing_m100.xml")
+    for path in require([FEEDS / name for name in names] + [SEEDS], "captured feeds"):
+        kind = "listing" if path == SEEDS else "arxiv-api" if "api" in path.name else "rss"
+        entries += parse(kind, path.read_bytes()).entries
     seen, unique = set(), []
     for entry in entries:
         if entry.key not in seen:
             seen.add(entry.key)
             unique.append(entry)
+    require_rows(unique, "papers")
     out = []
     i = 0
     while len(out) < n:  # cycle with fresh keys if the captures hold fewer than n

@@ -31,8 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-FEEDS = ROOT.parent / "shared" / "fixtures" / "feeds"
+from benchdata import FEEDS, ROOT, require, require_rows
+
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 
 
@@ -44,7 +44,7 @@ def load_papers(n: int = 2000):
     from digest.ranking_eval import load_arxiv_rss
     from digest.ranking_features import featurise
 
-    rss = sorted((FEEDS / "arxiv-rss-new").glob("*.xml"))
+    rss = require(sorted((FEEDS / "arxiv-rss-new").glob("*.xml")), "arXiv RSS captures")
     texts = [(c.title, c.abstract, c.authors, c.categories) for c in load_arxiv_rss(
         [p for p in rss if "TRUNCATED" not in p.name])]
     atom = "{http://www.w3.org/2005/Atom}"
@@ -55,7 +55,7 @@ def load_papers(n: int = 2000):
                           tuple(a.findtext(f"{atom}name") or "" for a in e.iter(f"{atom}author")),
                           tuple(c.get("term") for c in e.iter(f"{atom}category"))))
     texts += [(p["title"], p["abstract"], (), ("cs.LG",)) for p in json.loads((ROOT / "seeds/papers.json").read_text())]
-    texts = [t for t in texts if t[0] and t[0] != "Error"]
+    texts = require_rows([t for t in texts if t[0] and t[0] != "Error"], "papers")
     rng = random.Random(7)
     rows = []
     for i in range(n):
@@ -201,7 +201,10 @@ def reset_peak() -> None:
 
 def run_case(n: int, repeats: int, naive: bool = False) -> dict:
     cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(repeats)] + (["--naive"] if naive else [])
-    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout)
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if done.returncode:  # the child's own one-line reason (no data, say), not a CalledProcessError traceback
+        sys.exit(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"bench: child exited {done.returncode}")
+    return json.loads(done.stdout)
 
 
 def main() -> None:
@@ -237,7 +240,7 @@ def main() -> None:
                   f"{naive / 1000 * 1e3:.2f} ms = {naive / 1000 / marginal:.0f}x")
     from digest.ranking_eval import report
 
-    paths = sorted((FEEDS / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))
+    paths = require(sorted((FEEDS / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml")), "arXiv capture")
     for name, figures in report(paths).items():
         print(f"quality {name:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
 

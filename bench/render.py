@@ -19,14 +19,13 @@ import random
 import statistics
 import time
 from email.message import EmailMessage
-from pathlib import Path
 from types import SimpleNamespace
 
 from digest import message, render
 from digest.config import load_settings
 from digest.subscriptions import make_token
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchdata import SEEDS, require
 TOPICS = ["LLM quantization", "efficient attention", "sparse matrices"]
 NOW = dt.datetime(2026, 11, 28, 7, tzinfo=dt.timezone.utc)
 LATEX = [r" in $O(n^2)$ time", r" with $\alpha$-divergence", r" for Schr\"odinger operators", ""]
@@ -40,7 +39,7 @@ def bench_settings():
 
 def papers(n: int) -> list[SimpleNamespace]:
     """n paper rows cycled from the bundled seeds, a quarter of them with LaTeX in the title."""
-    seeds = json.loads((ROOT / "seeds" / "papers.json").read_text())
+    seeds = json.loads(require([SEEDS], "seed papers")[0].read_text())
     rows = []
     for i in range(n):
         seed = seeds[i % len(seeds)]

@@ -112,7 +112,10 @@ class Subscriber(Base):
     email: Mapped[str] = mapped_column(String(320))
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    status: Mapped[str] = mapped_column(String(20), default="active")  # pending|active|unsubscribed|bounced
+    # pending | active | unsubscribed | bounced | complained | suppressed; only the reader's own
+    # confirmed action moves an address from any other state to active.
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    status_at: Mapped[dt.datetime | None]  # when status last changed
     topics: Mapped[list] = mapped_column(JSON, default=list)
     categories: Mapped[list] = mapped_column(JSON, default=list)
     exclude: Mapped[list] = mapped_column(JSON, default=list)
@@ -126,6 +129,9 @@ class Subscriber(Base):
     created_at: Mapped[dt.datetime]
     confirmed_at: Mapped[dt.datetime | None]
     unsubscribed_at: Mapped[dt.datetime | None]
+    # The one live confirmation link's id (carried in its signed token) and the settings it confirms.
+    confirm_nonce: Mapped[str | None] = mapped_column(String(64))
+    pending_prefs: Mapped[dict | None] = mapped_column(JSON)
 
     digests: Mapped[list["Digest"]] = relationship(back_populates="subscriber")
 
@@ -144,6 +150,8 @@ class Digest(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Who a failure is blamed on, from the reply's RFC 3463 class: recipient | sender | transient | unknown.
+    failure_class: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str | None] = mapped_column(Text)
     paper_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime]

@@ -18,9 +18,10 @@ import pytest
 
 PG_ADMIN_URL = os.environ.get("DIGEST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("DIGEST_TEST_REDIS", "redis://127.0.0.1:6379/0")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-FIXTURES = SHARED / "fixtures" / "feeds"
-SEED_LISTING = SHARED / "seeds" / "000_16bf79d4e7e3c86b.txt"
+# Every captured file the suite reads lives in tests/fixtures (with its
+# provenance): a clone of the repository has nothing beside it.
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "feeds"
+SEED_LISTING = Path(__file__).resolve().parent / "fixtures" / "seeds" / "trending-papers-listing.txt"
 RUN_ID = uuid.uuid4().hex[:10]
 
 

@@ -1,4 +1,4 @@
-"""Every capture in ../shared/fixtures/feeds parses as what it is: kind, status, entry count, first key.
+"""Every captured feed in tests/fixtures/feeds has its own expectation; a new file without one fails the suite.
 
 The table below is the contract for the real feeds (see INVENTORY.md there);
 a capture added to the folder without a row here fails
