@@ -1,27 +1,71 @@
-"""HTTP for sources: connect and read timeouts, a size cap, conditional GET, retries with backoff.
+"""HTTP for sources: a total deadline, a size cap, redirects, conditional GET, retries with backoff.
 
 One GET per source per run. A 304 (the stored ETag / Last-Modified still
 hold) costs that one request and nothing else. 429 and 5xx are retried with
 exponential backoff, honouring Retry-After up to `max_wait`; other statuses
 and network failures are a `FetchError` whose message is one line.
+
+Each attempt has a total deadline over connect, headers and body: a watchdog
+shuts the socket down when it passes, so a server that trickles one byte at a
+time cannot hold ingest (and with it the day's planning) past the deadline.
+Redirects are followed by hand, at most five, to http(s) URLs only.
 """
 
 from __future__ import annotations
 
 import email.utils
 import random
+import socket
+import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from digest import __version__
 
 USER_AGENT = f"digest/{__version__} (self-hosted research paper digest)"
 MAX_BYTES = 20 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _CHUNK = 64 * 1024
-_POOL = urllib3.PoolManager(num_pools=8, retries=False)
+_watched = threading.local()  # the sockets the current thread's attempt opened, for its watchdog
+
+
+class _Watched:
+    """Registers each socket it connects, so the attempt's watchdog can shut it down at the deadline."""
+
+    def connect(self):
+        super().connect()
+        sockets = getattr(_watched, "sockets", None)
+        if sockets is not None:
+            sockets.append(self.sock)
+
+
+class _HTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+def _new_pool() -> urllib3.PoolManager:
+    manager = urllib3.PoolManager(num_pools=2, retries=False)
+    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+    return manager
 
 
 class FetchError(Exception):
@@ -42,7 +86,7 @@ class FetchResult:
     body: bytes
     etag: str | None = None
     last_modified: str | None = None
-    url: str = ""
+    url: str = ""  # the final URL, after redirects
     attempts: int = 1
 
     @property
@@ -68,23 +112,25 @@ def fetch(url: str, *, etag: str | None = None, last_modified: str | None = None
           connect_timeout: float = 10.0, read_timeout: float = 30.0, deadline: float = 120.0,
           max_bytes: int = MAX_BYTES, retries: int = 3, backoff: float = 1.0, max_wait: float = 60.0,
           sleep=time.sleep) -> FetchResult:
-    """GET `url` (conditionally when validators are given); a 304 returns an empty body."""
+    """GET `url` (conditionally when validators are given) within `deadline` seconds in all; a 304 has no body."""
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    ends = time.monotonic() + deadline  # for the whole fetch, retries and their waits included
     attempt = 0
     while True:
         attempt += 1
         try:
             result = _get_once(url, headers, urllib3.Timeout(connect=connect_timeout, read=read_timeout),
-                               max_bytes, time.monotonic() + deadline)
+                               max_bytes, ends)
         except _Retryable as exc:
-            if attempt > retries:
-                raise FetchError(f"{exc} (gave up after {attempt} attempts)") from None
             wait = exc.wait if exc.wait is not None else backoff * 2 ** (attempt - 1) + random.uniform(0, backoff / 4)
-            sleep(min(max_wait, wait))
+            wait = min(max_wait, wait)
+            if attempt > retries or time.monotonic() + wait >= ends:
+                raise FetchError(f"{exc} (gave up after {attempt} attempt{'s' * (attempt > 1)})") from None
+            sleep(wait)
             continue
         if result.not_modified:
             result.etag, result.last_modified = result.etag or etag, result.last_modified or last_modified
@@ -93,9 +139,63 @@ def fetch(url: str, *, etag: str | None = None, last_modified: str | None = None
 
 
 def _get_once(url: str, headers: dict, timeout, max_bytes: int, deadline: float) -> FetchResult:
+    """One attempt, redirects included, that ends by `deadline` whatever the server does."""
+    sockets: list[socket.socket] = []
+    _watched.sockets = sockets
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        for sock in list(sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), expire)
+    watchdog.daemon = True
+    watchdog.start()
+    manager = _new_pool()
     try:
-        response = _POOL.request("GET", url, headers=headers, timeout=timeout, redirect=True,
-                                 preload_content=False, retries=urllib3.Retry(total=False, redirect=5))
+        result = _follow(manager, url, headers, timeout, max_bytes, deadline)
+    except FetchError:
+        if expired.is_set():
+            raise _Retryable(f"{url}: no complete answer within the deadline") from None
+        raise
+    else:
+        if expired.is_set():  # a shut-down socket can read as a short, complete-looking answer
+            raise _Retryable(f"{url}: no complete answer within the deadline")
+        return result
+    finally:
+        watchdog.cancel()
+        _watched.sockets = None
+        manager.clear()
+
+
+def _follow(manager, url: str, headers: dict, timeout, max_bytes: int, deadline: float) -> FetchResult:
+    """GET, following up to MAX_REDIRECTS redirects to http(s) URLs; the result names the final URL."""
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        response = _request(manager, current, headers, timeout)
+        try:
+            if response.status not in REDIRECT_STATUSES:
+                return _answer(response, current, max_bytes, deadline)
+            location = response.headers.get("Location", "").strip()
+        finally:
+            response.release_conn()
+        if not location:
+            raise FetchError(f"{current}: HTTP {response.status} without a Location")
+        target = urljoin(current, location)
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise FetchError(f"{current}: redirect to a non-HTTP URL refused ({target[:100]})")
+        current = target
+    raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")
+
+
+def _request(manager, url: str, headers: dict, timeout):
+    try:
+        return manager.request("GET", url, headers=headers, timeout=timeout, redirect=False,
+                               preload_content=False, retries=False)
     except urllib3.exceptions.LocationValueError:
         raise FetchError(f"{url}: not a valid URL") from None
     except urllib3.exceptions.HTTPError as exc:
@@ -104,19 +204,18 @@ def _get_once(url: str, headers: dict, timeout, max_bytes: int, deadline: float)
             # refused, or no such host: waiting will not help this run; say so now
             raise FetchError(f"{url}: {_reason(reason)}") from None
         raise _Retryable(f"{url}: {_reason(reason)}") from None
-    try:
-        if response.status == 304:
-            return FetchResult(304, b"", response.headers.get("ETag"), response.headers.get("Last-Modified"), url)
-        if response.status in RETRY_STATUSES:
-            raise _Retryable(f"{url}: HTTP {response.status} {response.reason or ''}".rstrip(),
-                             retry_after_seconds(response.headers.get("Retry-After")))
-        if response.status != 200:
-            raise FetchError(f"{url}: HTTP {response.status} {response.reason or ''}".rstrip())
-        body = _read_capped(response, url, max_bytes, deadline)
-        return FetchResult(200, body, response.headers.get("ETag"), response.headers.get("Last-Modified"),
-                           response.geturl() or url)
-    finally:
-        response.release_conn()
+
+
+def _answer(response, url: str, max_bytes: int, deadline: float) -> FetchResult:
+    if response.status == 304:
+        return FetchResult(304, b"", response.headers.get("ETag"), response.headers.get("Last-Modified"), url)
+    if response.status in RETRY_STATUSES:
+        raise _Retryable(f"{url}: HTTP {response.status} {response.reason or ''}".rstrip(),
+                         retry_after_seconds(response.headers.get("Retry-After")))
+    if response.status != 200:
+        raise FetchError(f"{url}: HTTP {response.status} {response.reason or ''}".rstrip())
+    body = _read_capped(response, url, max_bytes, deadline)
+    return FetchResult(200, body, response.headers.get("ETag"), response.headers.get("Last-Modified"), url)
 
 
 def _read_capped(response, url: str, max_bytes: int, deadline: float) -> bytes:
@@ -126,14 +225,14 @@ def _read_capped(response, url: str, max_bytes: int, deadline: float) -> bytes:
         raise FetchError(f"{url}: body of {int(length):,} bytes exceeds the {max_bytes:,}-byte limit")
     chunks, size = [], 0
     try:
-        for chunk in response.stream(_CHUNK, decode_content=True):
+        while chunk := response.read1(_CHUNK, decode_content=True):  # returns what has arrived, not a full chunk
             size += len(chunk)
             if size > max_bytes:
                 raise FetchError(f"{url}: body exceeds the {max_bytes:,}-byte limit")
             if time.monotonic() > deadline:
                 raise _Retryable(f"{url}: download took too long")
             chunks.append(chunk)
-    except urllib3.exceptions.HTTPError as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise _Retryable(f"{url}: {_reason(exc)}") from None
     return b"".join(chunks)
 

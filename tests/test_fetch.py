@@ -119,3 +119,87 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("120") == 120.0
     assert retry_after_seconds("Thu, 28 Nov 2024 17:00:10 GMT", now=1732813200.0) == 10.0
     assert retry_after_seconds("soon") is None
+
+
+class TrickleServer:
+    """A raw TCP server on loopback that answers every connection by dribbling `payload` one byte at a time."""
+
+    def __init__(self, payload: bytes, every: float):
+        import threading
+
+        self.payload, self.every = payload, every
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        import threading
+
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn):
+        with conn:
+            conn.recv(65536)
+            for byte in self.payload:
+                if self.stop.wait(self.every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+BODY = b"<rss>" + b"x" * 10_000 + b"</rss>"
+
+
+@pytest.mark.parametrize("payload", [
+    b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 1000 + b"\r\n\r\n",  # headers trickle
+    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY) + BODY,  # body trickles (headers too, briefly)
+], ids=["headers", "body"])
+def test_a_trickling_server_cannot_hold_a_fetch_past_its_deadline(payload):
+    """Each byte arrives well within the read timeout, yet the whole fetch ends at its total deadline."""
+    server = TrickleServer(payload, every=0.05)
+    try:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="deadline") as caught:
+            fetch(server.url, read_timeout=5.0, deadline=1.5, retries=3, sleep=Sleeps())
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert elapsed < 3.0, elapsed  # 1.5 s deadline for the whole fetch, retries included
+    assert "\n" not in str(caught.value)
+
+
+def test_redirects_are_followed_and_the_final_url_is_returned(httpserver):
+    httpserver.expect_request("/old").respond_with_data("", status=301, headers={"Location": "/mid"})
+    httpserver.expect_request("/mid").respond_with_data("", status=302, headers={"Location": httpserver.url_for("/new")})
+    httpserver.expect_request("/new").respond_with_data(b"<rss/>")
+    result = fetch(httpserver.url_for("/old"))
+    assert (result.status, result.body) == (200, b"<rss/>")
+    assert result.url == httpserver.url_for("/new")
+
+
+def test_more_than_five_redirects_is_a_one_line_error(httpserver):
+    for n in range(7):
+        httpserver.expect_request(f"/r{n}").respond_with_data("", status=302, headers={"Location": f"/r{n + 1}"})
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetch(httpserver.url_for("/r0"), sleep=Sleeps())
+
+
+@pytest.mark.parametrize("location", ["file:///etc/passwd", "ftp://example.org/feed", "javascript:alert(1)"])
+def test_redirects_to_other_schemes_are_refused(httpserver, location):
+    httpserver.expect_request("/feed").respond_with_data("", status=302, headers={"Location": location})
+    with pytest.raises(FetchError, match="non-HTTP"):
+        fetch(httpserver.url_for("/feed"), sleep=Sleeps())
