@@ -1,0 +1,104 @@
+"""A TCP proxy on loopback that misbehaves on purpose: the faults a relay or a network inflicts.
+
+Modes (changeable while running, per new connection):
+- "pass": forward both ways;
+- "drop-after-data": forward the client's end of DATA (CRLF.CRLF) to the server, swallow the server's reply
+  and cut both connections: the relay accepted the message but the client never hears it (an unknown outcome);
+- "trickle": forward the server's bytes one at a time, `delay` seconds apart;
+- "refuse": accept and close at once (a relay that is down behind a load balancer).
+`kill()` cuts every open connection and stops listening (the proxy process dies).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+END_OF_DATA = b"\r\n.\r\n"
+
+
+class FaultProxy:
+    def __init__(self, target_port: int, mode: str = "pass", delay: float = 0.5, host: str = "127.0.0.1"):
+        self.target = (host, target_port)
+        self.mode, self.delay = mode, delay
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.drops = 0  # replies swallowed by drop-after-data
+        self.lock = threading.Lock()
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.mode == "refuse":
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets += [client, server]
+            state = {"data_ended": False}
+            threading.Thread(target=self._pump_up, args=(client, server, state), daemon=True).start()
+            threading.Thread(target=self._pump_down, args=(server, client, state), daemon=True).start()
+
+    def _pump_up(self, src, dst, state) -> None:
+        """Client to server; notes when the client has finished sending a message body."""
+        tail = b""
+        try:
+            while data := src.recv(65536):
+                if self.mode == "drop-after-data" and END_OF_DATA in tail + data:
+                    state["data_ended"] = True
+                tail = (tail + data)[-4:]
+                dst.sendall(data)
+        except OSError:
+            pass
+        self._cut(src, dst)
+
+    def _pump_down(self, src, dst, state) -> None:
+        """Server to client; in drop-after-data, the reply to the end of DATA never arrives."""
+        try:
+            while data := src.recv(65536):
+                if self.mode == "drop-after-data" and state["data_ended"]:
+                    with self.lock:
+                        self.drops += 1
+                    break
+                if self.mode == "trickle":
+                    for i in range(len(data)):
+                        if self.closed.wait(self.delay):
+                            return
+                        dst.sendall(data[i:i + 1])
+                else:
+                    dst.sendall(data)
+        except OSError:
+            pass
+        self._cut(src, dst)
+
+    @staticmethod
+    def _cut(*socks) -> None:
+        for sock in socks:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def kill(self) -> None:
+        """Cut every connection and stop listening."""
+        self.closed.set()
+        self.listener.close()
+        with self.lock:
+            self._cut(*self.sockets)
+            self.sockets.clear()
+
+    close = kill
