@@ -132,32 +132,70 @@ def _print_delivery(report) -> None:
 @click.option("--timezone", "tz", default=None, help="IANA time zone, e.g. Europe/Berlin (default UTC).")
 @click.option("--hour", type=click.IntRange(0, 23), default=None, help="Local hour to send at (default 7).")
 @click.option("--max-papers", type=click.IntRange(1, 50), default=None, help="At most this many papers (default 10).")
-@click.option("--weekly", is_flag=True, help="One roll-up a week instead of daily.")
-@click.option("--name", default="", help="Display name.")
+@click.option("--weekly/--daily", "weekly", default=None, help="One roll-up a week instead of daily (or back).")
+@click.option("--name", default=None, help="Display name.")
+@click.option("--resubscribe", is_flag=True,
+              help="For an address that opted out (or never confirmed): email it a new confirmation link.")
 @click.pass_context
-def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_papers, weekly, name) -> None:
-    """Add a confirmed subscriber, or update one's preferences.
+def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_papers, weekly, name,
+              resubscribe) -> None:
+    """Add a confirmed subscriber, or change only the given options of an existing one.
+
+    An address that unsubscribed, bounced, complained or was suppressed is
+    never re-activated: --resubscribe emails it a new confirmation link, and
+    it stays as it is until the person confirms.
 
     \b
     Example:
       digest subscribe ada@example.org --topic "LLM quantization" --timezone Europe/London --hour 7
+      digest subscribe ada@example.org --hour 8        # changes only her hour
     """
     from digest import subscriptions as subs
 
     settings = settings_of(ctx)
+    given = {key: value for key, value in {
+        "topics": list(topics) or None, "categories": list(categories) or None, "exclude": list(exclude) or None,
+        "authors": list(authors) or None, "timezone": tz, "send_hour": hour, "max_papers": max_papers,
+        "cadence": None if weekly is None else "weekly" if weekly else "daily"}.items() if value is not None}
+    defaults = {"timezone": settings.default_timezone, "send_hour": settings.default_hour, "max_papers": 10}
     try:
         address = subs.normalise_email(email)
-        prefs = subs.validate_preferences(
-            topics=topics, categories=categories, exclude=exclude, authors=authors,
-            timezone=tz or settings.default_timezone, send_hour=settings.default_hour if hour is None else hour,
-            max_papers=10 if max_papers is None else max_papers, cadence="weekly" if weekly else "daily",
-        )
+        with _session(settings).begin() as session:
+            subscriber = subs.get_subscriber(session, address)
+            if resubscribe and (subscriber is None or subscriber.status != "active"):
+                _send_resubscription(settings, session, address, given, defaults)
+            elif subscriber is None:
+                prefs = subs.validate_preferences(**{**defaults, **given})
+                subscriber, _ = subs.subscribe(session, address, prefs, now_utc(), name=name or "")
+                click.echo(f"subscribed {subscriber.email} (topics: {', '.join(subscriber.topics) or 'none'}; "
+                           f"{subscriber.timezone} {subscriber.send_hour:02d}:00)")
+            elif subscriber.status != "active":
+                raise UserError(f"{subs.describe_status(subscriber)}; use --resubscribe to send them a new "
+                                "confirmation")
+            else:
+                changes = subs.update_subscriber(session, subscriber, given, name=name)
+                click.echo(f"updated {subscriber.email}: {'; '.join(changes)}" if changes
+                           else f"no change to {subscriber.email}")
     except subs.SubscriptionError as exc:
         raise UserError(str(exc)) from None
-    with _session(settings).begin() as session:
-        subscriber, created = subs.subscribe(session, address, prefs, now_utc(), name=name, confirmed=True)
-        click.echo(f"{'subscribed' if created else 'updated'} {subscriber.email} "
-                   f"(topics: {', '.join(subscriber.topics) or 'none'}; {subscriber.timezone} {subscriber.send_hour:02d}:00)")
+
+
+def _send_resubscription(settings: Settings, session, address: str, given: dict, defaults: dict) -> None:
+    """Mail a new double opt-in link; sent before the commit, so a failed send writes nothing."""
+    from digest import subscriptions as subs
+    from digest.confirmation import build_confirmation, deliver_confirmation
+    from digest.mail import DeliveryError
+
+    now = now_utc()
+    subscriber = subs.request_resubscription(session, address, given, defaults, now)
+    data = build_confirmation(settings, subscriber, settings.signing_key(), True, now)
+    try:
+        deliver_confirmation(settings, subscriber.email, data)
+    except (DeliveryError, OSError, ValueError) as exc:
+        where = "DIGEST_SMTP_URL" if settings.smtp is not None else f"DIGEST_OUTBOX_DIR ({settings.outbox_dir})"
+        raise click.ClickException(f"confirmation to {subscriber.email} not sent: {exc}; check {where}") from None
+    click.echo(f"sent a new confirmation to {subscriber.email}; it stays {subscriber.status} until they confirm "
+               "through the link")
 
 
 @cli.command()

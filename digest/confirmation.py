@@ -27,19 +27,23 @@ log = logging.getLogger(__name__)
 
 def build_confirmation(settings: Settings, subscriber, secret: str, needs_confirmation: bool,
                        now: dt.datetime) -> bytes:
-    """The double opt-in message, or for an active address a note with its preferences link."""
+    """The double opt-in message, or for an active address a note with its preferences link.
+
+    A confirmation shows exactly the settings its link confirms (the pending ones).
+    """
     base = settings.base_url
+    shown = subs.get_pending_preferences(subscriber) if needs_confirmation else subs.preferences_of(subscriber)
     context = {
         "email": subscriber.email,
         "confirm_url": f"{base}/confirm/{subs.make_confirm_token(secret, subscriber)}" if needs_confirmation else None,
         "preferences_url": None if needs_confirmation else
         f"{base}/preferences/{subs.make_token(secret, 'preferences', subscriber.id)}",
         "pending_days": settings.pending_days,
-        "topics": list(subscriber.topics or []),
-        "categories": list(subscriber.categories or []),
-        "cadence": subscriber.cadence,
-        "send_hour": subscriber.send_hour,
-        "timezone": subscriber.timezone,
+        "topics": shown.topics,
+        "categories": shown.categories,
+        "cadence": shown.cadence,
+        "send_hour": shown.send_hour,
+        "timezone": shown.timezone,
     }
     env = email_environment()
     msg = EmailMessage()
@@ -61,12 +65,18 @@ def email_environment() -> Environment:
                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def send_confirmation(settings: Settings, recipient: str, data: bytes) -> None:
-    """Hand the message to the relay (or outbox); a failure is logged, the page stays neutral."""
+def deliver_confirmation(settings: Settings, recipient: str, data: bytes) -> None:
+    """Hand the message to the configured sender (SMTP, else the outbox); DeliveryError or ValueError if it fails."""
     sender = make_sender(settings)
     try:
         sender.send(settings.from_address.addr_spec, safe_address(recipient).addr_spec, data)
-    except (DeliveryError, ValueError) as exc:
-        log.error("confirmation to %s not sent: %s", recipient, exc)
     finally:
         sender.close()
+
+
+def send_confirmation(settings: Settings, recipient: str, data: bytes) -> None:
+    """Like `deliver_confirmation`, but a failure is only logged: the web page stays neutral."""
+    try:
+        deliver_confirmation(settings, recipient, data)
+    except (DeliveryError, ValueError) as exc:
+        log.error("confirmation to %s not sent: %s", recipient, exc)

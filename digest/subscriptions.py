@@ -7,18 +7,24 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.config import ConfigError, validate_timezone
 from digest.models import Digest, DigestItem, Paper, Subscriber
 
-STATUSES = ("pending", "active", "unsubscribed", "bounced")
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained", "suppressed")
+# What `describe_status` says of an address that is not active; {} is the date its status changed.
+STATUS_WORDS = {"pending": "has not confirmed yet, pending since {}", "unsubscribed": "unsubscribed on {}",
+                "bounced": "bounced on {}", "complained": "complained (marked a digest as spam) on {}",
+                "suppressed": "was suppressed on {}"}
 CADENCES = ("daily", "weekly")
 MAX_TOPICS = 20
 MAX_PAPERS_LIMIT = 50
@@ -104,27 +110,98 @@ def get_subscriber(session: Session, address: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == email_key(address)))
 
 
+class NotActive(SubscriptionError):
+    """The address exists but is not active; only the reader's own confirmation may re-activate it."""
+
+
 def subscribe(session: Session, address: str, prefs: Preferences, now: dt.datetime, *, name: str = "",
               confirmed: bool = True) -> tuple[Subscriber, bool]:
-    """Add or update a subscriber; return (subscriber, created). Operators add confirmed ones."""
+    """Add a subscriber (operators add confirmed ones), or replace an active one's preferences.
+
+    Consent is the reader's: an address that exists but is not active raises
+    NotActive instead of being re-activated (DESIGN.md, invariants).
+    """
     address = normalise_email(address)
     subscriber = get_subscriber(session, address)
+    if subscriber is not None and subscriber.status != "active":
+        raise NotActive(describe_status(subscriber))
     created = subscriber is None
     if created:
-        subscriber = Subscriber(email=address, email_key=email_key(address), created_at=now, permanent_failures=0)
+        subscriber = Subscriber(email=address, email_key=email_key(address), created_at=now, permanent_failures=0,
+                                status="active" if confirmed else "pending", status_at=now,
+                                confirmed_at=now if confirmed else None)
         session.add(subscriber)
     subscriber.name = " ".join(name.split())[:200]
     apply_preferences(subscriber, prefs)
-    if confirmed:
-        if subscriber.status != "active":
-            subscriber.confirmed_at = now
-        subscriber.status = "active"
-        subscriber.unsubscribed_at = None
-        subscriber.permanent_failures = 0
-    elif created:
-        subscriber.status = "pending"
     session.flush()
     return subscriber, created
+
+
+def describe_status(subscriber: Subscriber) -> str:
+    """'ada@example.org unsubscribed on 2026-11-30' (status_at, else unsubscribed_at; no date if neither)."""
+    since = subscriber.status_at or subscriber.unsubscribed_at
+    words = STATUS_WORDS.get(subscriber.status, subscriber.status + " since {}")
+    return f"{subscriber.email} {words.format(since.date().isoformat()) if since else words.rsplit(' ', 2)[0]}"
+
+
+def preferences_of(subscriber: Subscriber) -> Preferences:
+    """The row's current preferences as a Preferences value."""
+    return Preferences(topics=list(subscriber.topics or []), categories=list(subscriber.categories or []),
+                       exclude=list(subscriber.exclude or []), authors=list(subscriber.authors or []),
+                       timezone=subscriber.timezone, send_hour=subscriber.send_hour,
+                       max_papers=subscriber.max_papers, cadence=subscriber.cadence,
+                       min_score=subscriber.min_score or 0.0)
+
+
+def describe_changes(old: Preferences, new: Preferences) -> list[str]:
+    """One phrase per changed field: 'hour 07:00 → 08:00', 'topics: a; b → c'."""
+    def shown(field: str, prefs: Preferences) -> str:
+        value = getattr(prefs, field)
+        if field == "send_hour":
+            return f"{value:02d}:00"
+        if isinstance(value, list):
+            return ("; " if field in ("topics", "exclude", "authors") else ", ").join(value) or "none"
+        return str(value)
+
+    labels = {"topics": "topics:", "categories": "categories:", "exclude": "exclusions:", "authors": "authors:",
+              "timezone": "time zone", "send_hour": "hour", "max_papers": "max papers", "cadence": "cadence",
+              "min_score": "min score"}
+    return [f"{label} {shown(f, old)} → {shown(f, new)}" for f, label in labels.items()
+            if getattr(old, f) != getattr(new, f)]
+
+
+def update_subscriber(session: Session, subscriber: Subscriber, given: dict, name: str | None = None) -> list[str]:
+    """Change only the `given` preference fields (and name) of a subscriber; return what changed."""
+    old = preferences_of(subscriber)
+    new = validate_preferences(**{**asdict(old), **given})
+    changes = describe_changes(old, new)
+    if name is not None and " ".join(name.split())[:200] != subscriber.name:
+        changes.append(f"name {subscriber.name or 'none'} → {' '.join(name.split())[:200] or 'none'}")
+        subscriber.name = " ".join(name.split())[:200]
+    apply_preferences(subscriber, new)
+    session.flush()
+    return changes
+
+
+def request_resubscription(session: Session, address: str, given: dict, defaults: dict,
+                           now: dt.datetime) -> Subscriber:
+    """An operator asks an address that is not active to confirm again: a fresh link, status unchanged.
+
+    The link confirms the address's last settings with `given` on top (for a
+    new address: `defaults` with `given`); failure counts stay as they are.
+    """
+    address = normalise_email(address)
+    subscriber = get_subscriber(session, address)
+    if subscriber is None:
+        prefs = validate_preferences(**{**defaults, **given})
+        subscriber = _insert_pending(session, address, prefs, now)
+    elif subscriber.status == "active":
+        raise SubscriptionError(f"{subscriber.email} is already active")
+    else:
+        prefs = validate_preferences(**{**asdict(get_pending_preferences(subscriber)), **given})
+    start_confirmation(subscriber, prefs)
+    session.flush()
+    return subscriber
 
 
 def apply_preferences(subscriber: Subscriber, prefs: Preferences) -> None:
@@ -140,11 +217,24 @@ def apply_preferences(subscriber: Subscriber, prefs: Preferences) -> None:
     subscriber.min_score = prefs.min_score
 
 
+def set_status(subscriber: Subscriber, status: str, now: dt.datetime) -> None:
+    """Change the status and record when (status_at)."""
+    if subscriber.status != status:
+        subscriber.status = status
+        subscriber.status_at = now
+
+
 def unsubscribe(session: Session, subscriber: Subscriber, now: dt.datetime) -> bool:
-    """Mark as unsubscribed (effective before the next send); False if it already was."""
+    """Mark as unsubscribed (effective before the next send); False if it already was.
+
+    Any live confirmation link dies with it: an old link must not undo the opt-out.
+    """
+    subscriber.confirm_nonce = None
+    subscriber.pending_prefs = None
     if subscriber.status == "unsubscribed":
+        session.flush()
         return False
-    subscriber.status = "unsubscribed"
+    set_status(subscriber, "unsubscribed", now)
     subscriber.unsubscribed_at = now
     session.flush()
     return True
@@ -179,34 +269,84 @@ def request_subscription(session: Session, address: str, prefs: Preferences,
                          now: dt.datetime) -> tuple[Subscriber, bool]:
     """A sign-up from the public form; return (subscriber, needs_confirmation).
 
-    The form is not authenticated, so an active subscriber is left untouched; a
-    new address becomes a pending row; a pending, unsubscribed or bounced one
-    takes the new preferences and keeps its status until the link is confirmed.
+    The form is not authenticated, so an active subscriber is left untouched.
+    Any other address gets a fresh confirmation link for exactly these
+    settings (`start_confirmation`) and keeps its status until it is confirmed.
     """
     address = normalise_email(address)
-    subscriber = get_subscriber(session, address)
-    if subscriber is not None and subscriber.status == "active":
+    subscriber = get_subscriber(session, address) or _insert_pending(session, address, prefs, now)
+    if subscriber.status == "active":
         return subscriber, False
-    if subscriber is None:
-        subscriber = Subscriber(email=address, email_key=email_key(address), status="pending", created_at=now,
-                                permanent_failures=0)
-        session.add(subscriber)
-    elif subscriber.status == "pending":
+    if subscriber.status == "pending":
         subscriber.email = address
         subscriber.created_at = now  # a new request restarts the expiry clock
-    apply_preferences(subscriber, prefs)
+        apply_preferences(subscriber, prefs)
+    start_confirmation(subscriber, prefs)
     session.flush()
     return subscriber, True
 
 
+def _insert_pending(session: Session, address: str, prefs: Preferences, now: dt.datetime) -> Subscriber:
+    """Insert a pending row unless a concurrent sign-up for the address already did; return the row.
+
+    INSERT ... ON CONFLICT DO NOTHING waits for the other transaction instead
+    of failing with a unique violation, so parallel sign-ups all get the same page.
+    """
+    values = {"email": address, "email_key": email_key(address), "status": "pending", "status_at": now,
+              "created_at": now, "permanent_failures": 0, "name": "", **asdict(prefs)}
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(session.get_bind().dialect.name)
+    if dialect is None:
+        session.execute(insert(Subscriber).values(**values))
+    else:
+        session.execute(dialect.insert(Subscriber).values(**values).on_conflict_do_nothing(
+            index_elements=["email_key"]))
+    return get_subscriber(session, address)
+
+
+def start_confirmation(subscriber: Subscriber, prefs: Preferences) -> None:
+    """A new live confirmation link that confirms exactly `prefs`; any older link is superseded."""
+    subscriber.confirm_nonce = secrets.token_urlsafe(12)
+    subscriber.pending_prefs = asdict(prefs)
+
+
+def get_pending_preferences(subscriber: Subscriber) -> Preferences:
+    """What the live confirmation link confirms (the row's own settings for a link older than nonces)."""
+    if subscriber.pending_prefs:
+        return Preferences(**subscriber.pending_prefs)
+    return preferences_of(subscriber)
+
+
+def get_link_state(subscriber: Subscriber, nonce: str | None) -> str:
+    """'live', 'superseded' (a newer confirmation email replaced it) or 'used' (used, or killed by an unsubscribe)."""
+    if subscriber.confirm_nonce is not None:
+        if nonce is not None and hmac.compare_digest(nonce, subscriber.confirm_nonce):
+            return "live"
+        return "superseded"
+    if nonce is None and subscriber.status == "pending":
+        return "live"  # mailed before links carried a nonce: still the row's one sign-up
+    return "used"
+
+
+def confirm_link(session: Session, subscriber: Subscriber, nonce: str | None, now: dt.datetime) -> str:
+    """Confirm what one emailed link showed, once; return its state before ('live' means it confirmed now)."""
+    link = get_link_state(subscriber, nonce)
+    if link == "live":
+        apply_preferences(subscriber, get_pending_preferences(subscriber))
+        confirm(session, subscriber, now)
+    return link
+
+
 def confirm(session: Session, subscriber: Subscriber, now: dt.datetime) -> bool:
-    """Make the subscriber active (double opt-in or re-subscribe); False if already active, so twice is harmless."""
+    """Make the subscriber active on their own confirmed action; False if already active, so twice is harmless."""
+    subscriber.confirm_nonce = None  # a confirmation link is single-use
+    subscriber.pending_prefs = None
     if subscriber.status == "active":
+        session.flush()
         return False
-    subscriber.status = "active"
+    set_status(subscriber, "active", now)
     subscriber.confirmed_at = now
     subscriber.unsubscribed_at = None
-    subscriber.permanent_failures = 0
+    subscriber.permanent_failures = 0  # the reader just received and acted on our mail
     session.flush()
     return True
 
@@ -314,23 +454,27 @@ def read_token(secret: str, purpose: str, token: str, max_age: int | None = None
 
 
 def make_confirm_token(secret: str, subscriber: Subscriber) -> str:
-    """A double opt-in link token, bound to the row and its address."""
-    return make_token(secret, "confirm", subscriber.id, bind=_address_digest(secret, subscriber.email_key))
+    """A double opt-in link token, bound to the row, its address and its live confirmation nonce."""
+    value = [subscriber.id, _address_digest(secret, subscriber.email_key)]
+    if subscriber.confirm_nonce:
+        value.append(subscriber.confirm_nonce)
+    return _serializer(secret, "confirm").dumps(value)
 
 
 def _address_digest(secret: str, key: str) -> str:
     return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def get_confirm_subscriber(session: Session, secret: str, token: str, max_age_days: int) -> Subscriber:
-    """The subscriber a confirm token names, or TokenError (expired, tampered, deleted, other address)."""
+def get_confirm_subscriber(session: Session, secret: str, token: str,
+                           max_age_days: int) -> tuple[Subscriber, str | None]:
+    """The subscriber a confirm token names and the token's nonce, or TokenError (expired, tampered, other address)."""
     value = _load_token(secret, "confirm", token, max_age_days * 86400)
-    if not (isinstance(value, list) and len(value) == 2 and _is_id(value[0])):
+    if not (isinstance(value, list) and len(value) in (2, 3) and _is_id(value[0])):
         raise TokenError("this link is not valid")
     subscriber = session.get(Subscriber, value[0])
     if subscriber is None or not hmac.compare_digest(_address_digest(secret, subscriber.email_key), str(value[1])):
         raise TokenError("this link is not valid")
-    return subscriber
+    return subscriber, (str(value[2]) if len(value) == 3 else None)
 
 
 def get_token_subscriber(session: Session, secret: str, purpose: str, token: str) -> Subscriber:

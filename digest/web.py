@@ -232,12 +232,9 @@ def _whole(value: str, what: str) -> int:
 
 def parse_preferences(form: dict, min_score: float = 0.0) -> subs.Preferences:
     """Form fields -> validated Preferences, or SubscriptionError with a one-line message."""
-    topics = subs.split_lines(form["topics"])
-    categories = subs.split_categories(form["categories"])
-    if not topics and not categories:
-        raise subs.SubscriptionError("add at least one topic or one arXiv category")
+    # No topics and no categories is a valid profile: the day's trending papers.
     return subs.validate_preferences(
-        topics=topics, categories=categories, exclude=subs.split_lines(form["exclude"]),
+        topics=subs.split_lines(form["topics"]), categories=subs.split_categories(form["categories"]), exclude=subs.split_lines(form["exclude"]),
         authors=subs.split_lines(form["authors"]), timezone=form["timezone"] or state().settings.default_timezone,
         send_hour=_whole(form["send_hour"], "send hour"), max_papers=_whole(form["max_papers"], "max papers"),
         cadence=form["cadence"], min_score=min_score,
@@ -256,8 +253,8 @@ def _link(purpose: str, subscriber) -> str:
 
 
 def subscribe_page():
-    """GET shows the form; POST asks for a confirmation (or quietly does nothing)."""
-    if request.method == "GET":
+    """GET (and HEAD) shows the form; POST asks for a confirmation (or quietly does nothing)."""
+    if request.method != "POST":
         return _page("subscribe.html", form=form_values(), browser_timezone=True)
     check_csrf()
     web, limits = state(), current_app.config["RATE_LIMITS"]
@@ -293,19 +290,54 @@ def _sent_page(address: str):
 
 
 def confirm_page(token: str):
-    """GET shows a button; only the POST confirms (and confirming twice is harmless)."""
+    """GET shows the settings the link confirms and a button; only the POST confirms, once."""
     web = state()
     with web.factory.begin() as db:
-        subscriber = _token_subscriber(db, "confirm", token)
+        subscriber, nonce = _confirm_subscriber(db, token)
         if request.method == "POST":
             check_csrf()
-            subs.confirm(db, subscriber, _now())
-        if subscriber.status == "active":
-            return message(200, "You're subscribed",
-                           f"Your digest goes to {subscriber.email}. Changes to your topics, hour and cadence "
-                           "can be made at any time.", link=(_link("preferences", subscriber), "Manage preferences"))
+        link = subs.get_link_state(subscriber, nonce)
+        if link == "live" and request.method == "POST":
+            subs.confirm_link(db, subscriber, nonce, _now())
+            return _subscribed_page(subscriber)
+        if link == "superseded":
+            return message(410, "This link was replaced",
+                           "This link was replaced by a newer confirmation email. Open the link in the newest "
+                           "email instead; nothing was changed.")
+        if link == "used":
+            return _used_link_page(subscriber)
         return _page("action.html", title="Confirm your subscription", action_label="Confirm my subscription",
-                     text=f"Confirm that {subscriber.email} should receive the paper digest.")
+                     text=f"Confirm that {subscriber.email} should receive the paper digest with these settings:",
+                     details=describe_settings(subs.get_pending_preferences(subscriber)))
+
+
+def _subscribed_page(subscriber):
+    return message(200, "You're subscribed",
+                   f"Your digest goes to {subscriber.email}. Changes to your topics, hour and cadence "
+                   "can be made at any time.", link=(_link("preferences", subscriber), "Manage preferences"))
+
+
+def _used_link_page(subscriber):
+    if subscriber.status == "active":
+        return message(200, "You're subscribed", "This confirmation link has already been used; "
+                       f"your digest goes to {subscriber.email}.",
+                       link=(_link("preferences", subscriber), "Manage preferences"))
+    return message(410, "This link is no longer valid",
+                   "This confirmation link was already used or cancelled by an unsubscribe, so nothing was "
+                   "changed. Sign up again to get a fresh one.")
+
+
+def describe_settings(prefs: subs.Preferences) -> list[tuple[str, str]]:
+    """(label, value) rows of what a confirmation confirms, for the confirm page."""
+    rows = [("Topics", "; ".join(prefs.topics) if prefs.topics or prefs.categories
+             else "none: the day's trending papers")]
+    for label, values in (("arXiv categories", prefs.categories), ("Exclude", prefs.exclude),
+                          ("Authors", prefs.authors)):
+        if values:
+            rows.append((label, ", ".join(values)))
+    when = "Daily" if prefs.cadence == "daily" else f"Weekly ({calendar.day_name[WEEKLY_DAY]}s)"
+    rows.append(("When", f"{when} at {prefs.send_hour:02d}:00 {prefs.timezone}, up to {prefs.max_papers} papers"))
+    return rows
 
 
 def preferences_page(token: str):
@@ -352,11 +384,16 @@ def unsubscribe_page(token: str):
 
 
 def _token_subscriber(db, purpose: str, token: str):
+    try:
+        return subs.get_token_subscriber(db, state().secret, purpose, token)
+    except subs.TokenError:
+        abort(400, "This link is not valid. Check that it was copied whole.")
+
+
+def _confirm_subscriber(db, token: str):
     web = state()
     try:
-        if purpose == "confirm":
-            return subs.get_confirm_subscriber(db, web.secret, token, web.settings.pending_days)
-        return subs.get_token_subscriber(db, web.secret, purpose, token)
+        return subs.get_confirm_subscriber(db, web.secret, token, web.settings.pending_days)
     except subs.TokenExpired:
         abort(410, "This link has expired. Sign up again to get a fresh one.")
     except subs.TokenError:

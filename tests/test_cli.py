@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import os
+import re
 import subprocess
 import sys
 from email import policy
@@ -84,9 +85,111 @@ def test_subscribe_then_list_then_unsubscribe(run):
     assert "Europe/Berlin" in listed.output and "06:00" in listed.output and "active" in listed.output
     assert run("unsubscribe", "ada@EXAMPLE.org").exit_code == 0
     assert "unsubscribed" in run("subscribers").output
-    # The address is unique ignoring case: subscribing again updates, never duplicates.
-    assert run("subscribe", "ADA@example.org", "--topic", "x").exit_code == 0
+    # The address is unique ignoring case, and an opted-out one is never re-activated by an operator.
+    again = run("subscribe", "ADA@example.org", "--topic", "x")
+    assert again.exit_code == 2 and "unsubscribed on" in again.output
     assert count(run.url, Subscriber) == 1
+
+
+def row_of(url, address="ada@example.org"):
+    from digest.subscriptions import get_subscriber
+
+    with session_factory(url)() as session:
+        return get_subscriber(session, address)
+
+
+def columns(subscriber) -> dict:
+    return {c.key: getattr(subscriber, c.key) for c in Subscriber.__table__.columns}
+
+
+def test_subscribe_existing_changes_only_given_options(run):
+    run("subscribe", "ada@example.org", "--topic", "LLM quantization", "--category", "cs.LG", "--exclude", "survey",
+        "--timezone", "Europe/London", "--hour", "7", "--max-papers", "5", "--weekly")
+    before = columns(row_of(run.url))
+    result = run("subscribe", "ada@example.org", "--hour", "8")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "updated ada@example.org: hour 07:00 → 08:00"
+    after = columns(row_of(run.url))
+    assert after == {**before, "send_hour": 8}
+    same = run("subscribe", "ada@example.org", "--hour", "8", "--timezone", "Europe/London")
+    assert same.exit_code == 0 and same.output.strip() == "no change to ada@example.org"
+    assert "topics: LLM quantization → pruning" in run("subscribe", "ada@example.org", "-t", "pruning").output
+    assert row_of(run.url).exclude == ["survey"]
+
+
+def opt_out(url, status, failures=0):
+    import datetime as dt
+
+    with session_factory(url).begin() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == "ada@example.org"))
+        subscriber.status, subscriber.permanent_failures = status, failures
+        subscriber.status_at = dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("status, words", [("unsubscribed", "unsubscribed on"), ("bounced", "bounced on"),
+                                           ("complained", "complained"), ("suppressed", "was suppressed on")])
+def test_subscribe_refuses_to_reactivate_an_address_that_opted_out(run, status, words):
+    run("subscribe", "ada@example.org", "--topic", "graphs")
+    opt_out(run.url, status, failures=2)
+    before = columns(row_of(run.url))
+    result = run("subscribe", "ada@example.org", "--topic", "x", "--hour", "9")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"Error: ada@example.org {words}{'' if words.endswith(' on') else ' (marked a digest as spam) on'} "
+        "2026-11-30; use --resubscribe to send them a new confirmation"]
+    assert columns(row_of(run.url)) == before
+
+
+@pytest.mark.parametrize("via", ["outbox", "smtp"])
+def test_resubscribe_mails_a_confirmation_and_leaves_the_address_opted_out(run, tmp_path, smtp_server, via):
+    from digest.config import load_settings
+    from digest.web import create_app
+
+    handler, port = smtp_server
+    extra = {"DIGEST_SMTP_URL": f"smtp://127.0.0.1:{port}"} if via == "smtp" else {}
+    run("subscribe", "ada@example.org", "--topic", "graphs", "--hour", "7")
+    opt_out(run.url, "unsubscribed", failures=2)
+    result = run("subscribe", "ada@example.org", "--resubscribe", "--hour", "9", **extra)
+    assert result.exit_code == 0, result.output
+    assert "stays unsubscribed until they confirm" in result.output
+    row = row_of(run.url)
+    assert (row.status, row.send_hour, row.permanent_failures) == ("unsubscribed", 7, 2)
+    if via == "smtp":
+        (_, rcpts, data), = handler.messages
+        assert rcpts == ["ada@example.org"]
+    else:
+        (eml,) = (tmp_path / "outbox").glob("*/*.eml")
+        data = eml.read_bytes()
+    mail = email.message_from_bytes(data, policy=policy.default)
+    text = mail.get_body(("plain",)).get_content()
+    assert "graphs" in text and "09:00" in text
+    path = re.search(r"https://digest\.example\.org(/confirm/\S+)", text).group(1)
+    client = create_app(load_settings(run.env, read_dotenv=False)).test_client()
+    page = client.get(path)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert client.post(path, data={"csrf_token": token}).status_code == 200
+    row = row_of(run.url)
+    assert (row.status, row.send_hour, row.topics) == ("active", 9, ["graphs"])
+
+
+def test_resubscribe_that_cannot_be_mailed_fails_with_one_line_and_writes_nothing(run):
+    from conftest import free_port
+
+    run("subscribe", "ada@example.org", "--topic", "graphs")
+    opt_out(run.url, "unsubscribed")
+    before = columns(row_of(run.url))
+    result = run("subscribe", "ada@example.org", "--resubscribe",
+                 DIGEST_SMTP_URL=f"smtp://127.0.0.1:{free_port()}?timeout=5")
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1 and "DIGEST_SMTP_URL" in result.output
+    assert columns(row_of(run.url)) == before
+
+
+def test_demo_never_reactivates_an_unsubscribed_sample_address(run):
+    assert run("demo").exit_code == 0
+    assert run("unsubscribe", "ada@example.org").exit_code == 0
+    assert run("demo").exit_code == 0
+    assert row_of(run.url).status == "unsubscribed"
 
 
 @pytest.mark.parametrize("args, message", [

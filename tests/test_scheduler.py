@@ -210,7 +210,7 @@ def test_procfile_runs_web_worker_and_beat_under_honcho(pipeline, tmp_path):
     root = Path(__file__).resolve().parents[1]
     honcho = shutil.which("honcho", path=str(Path(sys.executable).parent)) or "honcho"
     proc = Proc([honcho, "-f", str(root / "Procfile"), "-d", str(tmp_path), "start"],
-                {**p.env, "PORT": str(port), "DIGEST_WORKER_CONCURRENCY": "1",
+                {**p.env, "DIGEST_PORT": str(port), "DIGEST_WORKER_CONCURRENCY": "1",
                  "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}, tmp_path / "honcho.log")
     try:
         wait_until(lambda: p.states().get("sent") == 4, 90, what="digests sent by the Procfile's worker and beat")

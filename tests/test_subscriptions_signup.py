@@ -35,14 +35,72 @@ def test_active_subscriber_is_not_changed_by_the_public_form(db_url):
         assert again.topics == ["robotics"] and again.status == "active"
 
 
-def test_unsubscribed_subscriber_keeps_status_until_confirmed(db_url):
+def test_unsubscribed_subscriber_keeps_status_and_settings_until_confirmed(db_url):
+    later = NOW + dt.timedelta(days=1)
     with session_factory(db_url).begin() as session:
         subscriber, _ = subs.subscribe(session, "ada@example.org", prefs(), NOW)
         subs.unsubscribe(session, subscriber, NOW)
-        again, needs = subs.request_subscription(session, "ada@example.org", prefs(topics=["graphs"]), NOW)
-        assert needs and again.status == "unsubscribed" and again.topics == ["graphs"]
-        subs.confirm(session, again, NOW)
-        assert again.status == "active" and again.unsubscribed_at is None
+        again, needs = subs.request_subscription(session, "ada@example.org", prefs(topics=["graphs"]), later)
+        assert needs and again.status == "unsubscribed" and again.topics == ["diffusion models"]
+        assert again.status_at == NOW
+        assert subs.confirm_link(session, again, again.confirm_nonce, later) == "live"
+        assert again.status == "active" and again.unsubscribed_at is None and again.topics == ["graphs"]
+        assert again.status_at == later and again.confirm_nonce is None and again.pending_prefs is None
+
+
+def test_a_confirmation_link_confirms_the_settings_of_its_own_email(db_url):
+    with session_factory(db_url).begin() as session:
+        ada, _ = subs.request_subscription(session, "ada@example.org", prefs(topics=["first"]), NOW)
+        first = subs.get_confirm_subscriber(session, SECRET, subs.make_confirm_token(SECRET, ada), 7)[1]
+        subs.request_subscription(session, "ada@example.org", prefs(topics=["second"], send_hour=9), NOW)
+        second = subs.get_confirm_subscriber(session, SECRET, subs.make_confirm_token(SECRET, ada), 7)[1]
+        assert first != second
+        assert subs.confirm_link(session, ada, first, NOW) == "superseded"
+        assert ada.status == "pending"
+        assert subs.get_pending_preferences(ada).topics == ["second"]
+        assert subs.confirm_link(session, ada, second, NOW) == "live"
+        assert (ada.status, ada.topics, ada.send_hour) == ("active", ["second"], 9)
+
+
+def test_a_confirmation_link_is_single_use_and_dies_with_an_unsubscribe(db_url):
+    with session_factory(db_url).begin() as session:
+        ada, _ = subs.request_subscription(session, "ada@example.org", prefs(), NOW)
+        nonce = ada.confirm_nonce
+        assert subs.confirm_link(session, ada, nonce, NOW) == "live"
+        subs.unsubscribe(session, ada, NOW + dt.timedelta(hours=1))
+        assert subs.confirm_link(session, ada, nonce, NOW + dt.timedelta(hours=2)) == "used"
+        assert ada.status == "unsubscribed" and ada.status_at == NOW + dt.timedelta(hours=1)
+        # A live link for a re-subscription dies with a later unsubscribe too.
+        subs.request_subscription(session, "ada@example.org", prefs(), NOW + dt.timedelta(hours=3))
+        nonce = ada.confirm_nonce
+        subs.unsubscribe(session, ada, NOW + dt.timedelta(hours=4))
+        assert subs.confirm_link(session, ada, nonce, NOW + dt.timedelta(hours=5)) == "used"
+        assert ada.status == "unsubscribed"
+
+
+@pytest.mark.parametrize("status", ["pending", "unsubscribed", "bounced", "complained", "suppressed"])
+def test_operator_subscribe_never_reactivates_an_address_that_is_not_active(db_url, status):
+    with session_factory(db_url).begin() as session:
+        ada, _ = subs.subscribe(session, "ada@example.org", prefs(), NOW)
+        ada.status, ada.status_at, ada.permanent_failures = status, NOW, 3
+        with pytest.raises(subs.NotActive, match=r"ada@example.org .*2026-11-28"):
+            subs.subscribe(session, "ada@example.org", prefs(topics=["x"]), NOW)
+        assert (ada.status, ada.topics, ada.permanent_failures) == (status, ["diffusion models"], 3)
+
+
+def test_describe_status_falls_back_to_unsubscribed_at_then_to_no_date(db_url):
+    with session_factory(db_url).begin() as session:
+        ada, _ = subs.subscribe(session, "ada@example.org", prefs(), NOW)
+        subs.unsubscribe(session, ada, NOW)
+        ada.status_at = None
+        assert subs.describe_status(ada) == "ada@example.org unsubscribed on 2026-11-28"
+        ada.unsubscribed_at, ada.status = None, "bounced"
+        assert subs.describe_status(ada) == "ada@example.org bounced"
+
+
+def test_an_empty_profile_is_valid_preferences():
+    empty = subs.validate_preferences()
+    assert (empty.topics, empty.categories) == ([], [])
 
 
 def test_bulk_expire_pending_deletes_only_old_unconfirmed_rows(db_url):
@@ -73,7 +131,7 @@ def test_confirm_token_is_bound_to_purpose_row_and_address(db_url):
         ada, _ = subs.request_subscription(session, "ada@example.org", prefs(), NOW)
         bob, _ = subs.request_subscription(session, "bob@example.org", prefs(), NOW)
         token = subs.make_confirm_token(SECRET, ada)
-        assert subs.get_confirm_subscriber(session, SECRET, token, 7).id == ada.id
+        assert subs.get_confirm_subscriber(session, SECRET, token, 7) == (ada, ada.confirm_nonce)
         assert "ada" not in token  # the address never shows in the URL
         with pytest.raises(subs.TokenError):
             subs.read_token(SECRET, "unsubscribe", token)  # another purpose
@@ -93,7 +151,7 @@ def test_confirm_token_expires_after_the_pending_days(db_url):
         with freeze_time(NOW):
             token = subs.make_confirm_token(SECRET, ada)
         with freeze_time(NOW + dt.timedelta(days=2, hours=23)):
-            assert subs.get_confirm_subscriber(session, SECRET, token, 3).id == ada.id
+            assert subs.get_confirm_subscriber(session, SECRET, token, 3)[0].id == ada.id
         with freeze_time(NOW + dt.timedelta(days=3, minutes=1)), pytest.raises(subs.TokenExpired):
             subs.get_confirm_subscriber(session, SECRET, token, 3)
 

@@ -155,6 +155,112 @@ def test_active_address_gets_the_same_answer_as_a_new_one(web):
     assert "/confirm/" not in notes["bob@example.org"].get_body(("plain",)).get_content()
 
 
+def test_first_emails_link_confirms_the_first_submissions_settings_or_nothing(web_any_db):
+    web, client = web_any_db, web_any_db.client()
+    subscribe(client, topics="first topic", send_hour="6")
+    subscribe(client, topics="second topic", send_hour="9")
+    first, second = (link_in(mail, "confirm") for mail in web.mails())
+    assert "second topic" in second_mail_text(web) and "first topic" not in second_mail_text(web)
+    for response in (client.get(first), client.post(first, data={"csrf_token": csrf(client)})):
+        assert response.status_code == 410
+        assert "this link was replaced by a newer confirmation email" in unescape(response.text).lower()
+    assert web.row("ada@example.org").status == "pending"
+    shown = client.get(second)
+    assert shown.status_code == 200 and "second topic" in shown.text and "first topic" not in shown.text
+    assert shown.text.index("second topic") < shown.text.index("Confirm my subscription</button>")
+    assert client.post(second, data={"csrf_token": csrf(client)}).status_code == 200
+    row = web.row("ada@example.org")
+    assert (row.status, row.topics, row.send_hour) == ("active", ["second topic"], 9)
+
+
+def second_mail_text(web) -> str:
+    return web.mails()[1].get_body(("plain",)).get_content()
+
+
+def test_confirm_link_is_single_use_and_dies_with_an_unsubscribe(web_any_db):
+    web, client = web_any_db, web_any_db.client()
+    subscribe(client)
+    path = link_in(web.mails()[0], "confirm")
+    assert client.post(path, data={"csrf_token": csrf(client)}).status_code == 200
+    ada = web.row("ada@example.org")
+    gone = web.client(use_cookies=False).post(f"/unsubscribe/{web.token('unsubscribe', ada.id)}",
+                                              data={"List-Unsubscribe": "One-Click"})
+    assert gone.status_code == 200
+    before = snapshot(web)
+    again = client.post(path, data={"csrf_token": csrf(client)})
+    assert again.status_code == 410 and "already used or cancelled by an unsubscribe" in unescape(again.text)
+    assert client.get(path).status_code == 410
+    assert snapshot(web) == before and web.row("ada@example.org").status == "unsubscribed"
+
+
+def test_empty_topics_sign_up_is_accepted_and_the_confirm_page_says_trending_papers(web):
+    client = web.client()
+    assert "leave topics empty for the day's trending papers" in unescape(client.get("/").text)
+    page = subscribe(client, topics="", categories="")
+    assert page.status_code == 200 and "Check your inbox" in page.text
+    (mail,) = web.mails()
+    assert "trending papers" in mail.get_body(("plain",)).get_content()
+    shown = client.get(link_in(mail, "confirm"))
+    assert shown.status_code == 200 and "trending papers" in unescape(shown.text)
+    assert client.post(link_in(mail, "confirm"), data={"csrf_token": csrf(client)}).status_code == 200
+    row = web.row("ada@example.org")
+    assert (row.status, row.topics, row.categories) == ("active", [], [])
+
+
+def test_head_of_the_form_answers_like_get(web):
+    response = web.client().head("/")
+    assert response.status_code == 200 and response.data == b""
+
+
+def test_parallel_sign_ups_for_one_new_address_all_get_the_neutral_page(tmp_path, pg_database_url, smtp_server):
+    """Real parallel POSTs to a threaded server on PostgreSQL: one row, no 500."""
+    import http.cookiejar
+    import threading
+    import urllib.parse
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    from conftest import _truncate, free_port
+    from digest.db import ensure_schema
+
+    ensure_schema(pg_database_url)
+    site = make_web(tmp_path, pg_database_url, smtp_server)
+    site.app.config["RATE_LIMITS"] = {"ip": (1000, 3600), "address": (1000, 3600)}
+    port = free_port()
+    server = make_server("127.0.0.1", port, site.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base, n = f"http://127.0.0.1:{port}", 30
+    openers = [urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+               for _ in range(n)]
+    tokens = [re.search(r'name="csrf_token" value="([^"]+)"', o.open(f"{base}/").read().decode()).group(1)
+              for o in openers]
+    barrier, results = threading.Barrier(n), [None] * n
+
+    def post(i):
+        body = urllib.parse.urlencode({**FORM, "topics": f"topic {i}", "csrf_token": tokens[i]}).encode()
+        barrier.wait()
+        try:
+            with openers[i].open(f"{base}/", data=body, timeout=60) as response:
+                results[i] = (response.status, response.read().decode())
+        except urllib.error.HTTPError as exc:
+            results[i] = (exc.code, exc.read().decode())
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(n)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert [status for status, _ in results] == [200] * n, [r[1][:300] for r in results if r[0] != 200][:1]
+        assert len({re.search(r"<main.*</main>", text, re.S).group(0) for _, text in results}) == 1
+        with site.session()() as session:
+            assert session.query(Subscriber).count() == 1
+    finally:
+        server.shutdown()
+        _truncate(pg_database_url)
+
+
 def test_expired_confirm_link_is_refused_and_confirms_nothing(web):
     client = web.client()
     start = dt.datetime(2026, 11, 28, 12, tzinfo=dt.timezone.utc)
