@@ -10,7 +10,7 @@ from sqlalchemy import event, select
 
 from conftest import FIXTURES
 from digest.db import get_engine, session_factory
-from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source
+from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source, resolve_spec
 from digest.models import Paper, Source
 from digest.sources import PaperEntry, parse
 from digest.status import source_rows
@@ -188,3 +188,15 @@ def test_hostile_fixtures_ingest_without_harm(db_url):
     with session_factory(db_url)() as session:
         assert session.query(Paper).count() == 0
         assert session.query(Source).count() == 18
+
+
+@pytest.mark.parametrize("name", ["daily.json", "papers.txt"])
+def test_hf_daily_file_under_any_name_is_ingested_as_hf_daily(db_url, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(HF.read_bytes())  # larger than the head resolve_spec sniffs
+    with session_factory(db_url)() as session:
+        spec = resolve_spec(session, str(path))
+    assert spec.kind == "hf-daily"
+    assert _ingest(db_url, spec, T0).new == 30
+    paper = _paper(db_url, f"arxiv:{SHARED_ID}")
+    assert paper.authors and paper.upvotes > 0 and paper.url == f"https://arxiv.org/abs/{SHARED_ID}"
