@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 from conftest import FIXTURES
 from digest.db import get_engine, session_factory
 from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source, resolve_spec
-from digest import jobs
+from digest import ingest, jobs
 from digest.mail import MemorySender
 from digest.models import Digest, DigestItem, Paper, Source
 from digest.sources import PaperEntry, parse
@@ -275,3 +275,18 @@ def test_a_reader_sent_the_title_only_paper_is_not_sent_its_arxiv_arrival(settin
                                .join(Digest, Digest.id == DigestItem.digest_id).order_by(Digest.edition_date)).all()
     # Thursday's paper, now under its arXiv key; next week only the other new one
     assert [key for key, in sent] == ["arxiv:2611.00001", "arxiv:2611.00002"]
+
+
+def test_a_title_only_paper_is_not_re_keyed_onto_an_id_another_ingest_stored_meanwhile(db_url):
+    factory = session_factory(db_url)
+    arrival = PaperEntry(key="arxiv:2608.00004", title="Sparse attention")
+    with factory.begin() as session:
+        bulk_upsert_papers(session, [_title_only("Sparse attention")], "seeds", T0)
+        # a row under the id (its title said otherwise), unseen by the read below
+        bulk_upsert_papers(session, [PaperEntry(key=arrival.key, title="Sparse attention, revised")], "other", T0)
+    with factory.begin() as session:
+        known: dict = {}
+        ingest._adopt_title_rows(session, {arrival.key: arrival}, known)
+        assert known == {}
+    with factory() as session:
+        assert sorted(session.scalars(select(Paper.key))) == ["arxiv:2608.00004", "title:sparse attention"]
