@@ -18,6 +18,7 @@ from digest import features
 from digest.models import Paper, Source
 from digest.resources import resource_dir
 from digest.sources import PaperEntry, ParseResult, UnknownKind, detect_kind, parse
+from digest.sources.keys import canonical_key
 
 SEEDS_NAME = "seeds"
 _KEY_CHUNK = 1000
@@ -174,11 +175,37 @@ def bulk_upsert_papers(session: Session, entries: Iterable[PaperEntry], source: 
     return new, updated, len(by_key) - new - updated
 
 
+def _adopt_title_rows(session: Session, batch: dict[str, PaperEntry], known: dict) -> None:
+    """Re-key papers known only by their title to the arXiv id or DOI an unknown entry of the batch brings.
+
+    A listing (the seeds, a scraped page) names a paper by its title alone; when the same paper later
+    arrives with an id, its row takes the id's key, keeping its id, first_seen_at and the digest items
+    that point at it: the arrival updates that paper (added to `known`) and is never sent again as new.
+    """
+    wanted: dict[str, str] = {}  # title key -> the strong key that adopts it (the first one in the batch)
+    for key, entry in batch.items():
+        if key not in known and key.startswith(("arxiv:", "doi:")) and entry.title:
+            wanted.setdefault(canonical_key(title=entry.title), key)
+    if not wanted:
+        return
+    columns = (Paper.id, Paper.key, Paper.content_hash, Paper.source_names)
+    for row in session.execute(select(*columns).where(Paper.key.in_(list(wanted)))).all():
+        new_key = wanted[row.key]
+        # Guarded: should a concurrent ingest have stored the id's key meanwhile, that row keeps it and
+        # this paper stays under its title, as before.
+        taken = select(Paper.id).where(Paper.key == new_key).exists()
+        adopted = session.execute(update(Paper).where(Paper.id == row.id, ~taken).values(key=new_key)
+                                  .execution_options(synchronize_session=False))
+        if adopted.rowcount:
+            known[new_key] = row
+
+
 def _plan_batch(session: Session, batch: dict[str, PaperEntry], source: str,
                 now: dt.datetime) -> tuple[list[dict], list[dict]]:
     # Light read first: most papers of a re-read feed are unchanged, and need no more than their hash.
     known = {row.key: row for row in session.execute(
         select(Paper.id, Paper.key, Paper.content_hash, Paper.source_names).where(Paper.key.in_(list(batch))))}
+    _adopt_title_rows(session, batch, known)
     inserts, candidates = [], {}
     for key, entry in batch.items():
         row, digest_of_entry = known.get(key), content_hash(entry)

@@ -15,11 +15,17 @@ their reasons are written in Python only when that subscriber is looked up.
 score = relevance × (W_BASE + W_RECENCY · recency + W_TREND · trending)
 
 - relevance: best topic's BM25 match in [0, 1] (+ PHRASE_BONUS for the exact
-  phrase), CATEGORY_RELEVANCE for a category-only profile, at least
-  AUTHOR_RELEVANCE for a followed author; must reach the subscriber's floor.
+  phrase), at least AUTHOR_RELEVANCE for a followed author; must reach the
+  subscriber's floor.
 - recency: 0.5 ** (hours since announced / half-life).
 - trending: log-damped popularity divided by the edition's maximum, so a viral
   paper nudges order among relevant papers and never drowns a topic.
+
+A profile without topics has no relevance to rank by: a categories-only one
+gets its categories' papers, and an empty one (no topics, categories or
+followed authors) the whole edition's, both most popular first (upvotes,
+stars, sources, then recency; `ranking_trending`), scored in the band of
+CATEGORY_RELEVANCE × [W_BASE, 1] by their place in that order.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digest import ranking_select as select
+from digest import ranking_trending as trending
 from digest.ranking_edition import Compiled, Edition, bulk_compile, prepare_edition
 from digest.ranking_picks import Explainer, Pick, Picks, gc_paused
 
@@ -84,6 +91,8 @@ def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime,
         edition = prepare_edition(candidates, now, half_life_hours)
         edition.boost = (np.float32(W_BASE) + np.float32(W_RECENCY) * edition.recency
                          + np.float32(W_TREND) * edition.trend)
+        edition.popular = trending.popular_scores(edition.popularity_place, edition.popularity_order.size,
+                                                  CATEGORY_RELEVANCE, W_BASE)
         compiled = bulk_compile(profiles, edition, already_sent or {}, DEFAULT_FLOOR)
         blocks = [np.arange(s, min(s + BLOCK_ROWS, len(profiles))) for s in range(0, len(profiles), BLOCK_ROWS)]
         chosen = select.Chosen.concat([_rank_block(edition, compiled, rows) for rows in blocks])
@@ -103,13 +112,29 @@ def _rank_block(edition: Edition, compiled: Compiled, rows: np.ndarray) -> selec
         only = np.flatnonzero(compiled.category_only[rows])
         cat = cells.slot == select.CATEGORY
         cells.row[cat] = only[cells.row[cat]]
+    cells = select.Cells.concat([cells, _trending_cells(edition, compiled, rows)])
     keep = _allowed(edition, compiled, rows, cells)
     rank = select.segment_rank(cells, keep)
     keep &= rank < compiled.max_papers[rows][cells.row] + select.MARGIN
     cells.rank = rank
     cells = cells.take(keep)
-    score = cells.rel * edition.boost[cells.col]
+    # Without a topic there is no relevance to rank by: a category's papers and the trending ones go by
+    # popularity (ranking_trending); topical cells by relevance, nudged by recency and popularity.
+    by_popularity = (cells.slot == select.CATEGORY) | (cells.slot == select.TRENDING)
+    score = np.where(by_popularity, edition.popular[cells.col], cells.rel * edition.boost[cells.col])
     return select.bulk_top(cells, score, compiled.max_papers[rows], len(rows))
+
+
+def _trending_cells(edition: Edition, compiled: Compiled, rows: np.ndarray) -> select.Cells:
+    """For rows with an empty profile, the head of the popularity order: max_papers, plus as many as their
+    exclusions and papers already sent could take away (so filtering still leaves enough), plus a margin."""
+    local = np.flatnonzero(compiled.trending_only[rows])
+    lengths = np.zeros(0, np.int64)
+    if local.size:
+        subscribers = rows[local]
+        excluded = (compiled.excludes[subscribers] @ compiled.exclusion_hits).getnnz(axis=1)
+        lengths = compiled.max_papers[subscribers] + select.MARGIN + compiled.sent_counts[subscribers] + excluded
+    return trending.trending_cells(local, lengths, edition.popularity_order, CATEGORY_RELEVANCE)
 
 
 def _allowed(edition: Edition, compiled: Compiled, rows: np.ndarray, cells: select.Cells) -> np.ndarray:

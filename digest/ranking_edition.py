@@ -21,6 +21,7 @@ from scipy import sparse
 from digest.ranking_dups import duplicate_groups, representatives
 from digest.ranking_features import EditionText, edition_text
 from digest.ranking_select import quantised
+from digest.ranking_trending import popularity_order, popularity_reasons
 from digest.ranking_text import (
     PhraseQueries,
     author_keys,
@@ -60,9 +61,14 @@ class Edition:
     author_hashes: np.ndarray            # sorted distinct author-key hashes: the rows of paper_authors
     paper_authors: sparse.csr_matrix     # author keys × papers (representatives only)
     authors: list[tuple[str, ...]]
+    popularity_order: np.ndarray         # representatives, most popular first (ranking_trending)
+    popularity_place: np.ndarray         # per paper: its place in popularity_order
+    popularity_reason: list[str | None]  # per paper: the figure that places it ("trending: 283 upvotes")
     # Per call (they depend on `now` and the half-life), on a copy of the cached content-only edition:
     recency: np.ndarray | None = None
+    age_hours: np.ndarray | None = None  # since announced (else first seen); NaN when unknown
     boost: np.ndarray | None = None      # per paper: W_BASE + W_RECENCY·recency + W_TREND·trending
+    popular: np.ndarray | None = None    # per paper: score of its place in popularity_order
 
     @property
     def n_papers(self) -> int:
@@ -95,7 +101,9 @@ class Edition:
 def prepare_edition(candidates, now: dt.datetime, half_life_hours: float) -> Edition:
     """The candidates as arrays: text, trending, duplicates, categories, authors (reused while the same
     papers come back, see `_vectorised`), and recency for this `now` and half-life (computed every call)."""
-    return replace(_vectorised(candidates), recency=_recency(candidates, now, half_life_hours), boost=None)
+    hours = _ages(candidates, now)
+    return replace(_vectorised(candidates), recency=_recency(hours, half_life_hours), age_hours=hours,
+                   boost=None, popular=None)
 
 
 def _vectorised(candidates) -> Edition:
@@ -158,6 +166,7 @@ def _vectorise(candidates) -> Edition:
     paper_authors = sparse.csr_matrix((np.ones(inverse.size, np.float32), (inverse.ravel(), owner)),
                                       shape=(author_hashes.size, text.n))
     paper_authors.data[:] = 1.0
+    order, place = popularity_order(candidates, representative)
     return Edition(
         text=text, paper_ids=np.array([c.paper_id for c in candidates], dtype=np.int64),
         trend=trend, trend_reason=reasons,
@@ -165,7 +174,8 @@ def _vectorise(candidates) -> Edition:
         paper_categories=sparse.csr_matrix(paper_cats.multiply(keep[None, :])), category_bits=bitsets(paper_cats.T),
         categories=[tuple(c.categories) for c in candidates], author_hashes=author_hashes,
         paper_authors=sparse.csr_matrix(paper_authors.multiply(keep[None, :])),
-        authors=[tuple(c.authors) for c in candidates],
+        authors=[tuple(c.authors) for c in candidates], popularity_order=order, popularity_place=place,
+        popularity_reason=popularity_reasons(candidates),
     )
 
 
@@ -177,9 +187,14 @@ def bitsets(matrix: sparse.spmatrix) -> np.ndarray:
     return bits
 
 
-def _recency(candidates, now: dt.datetime, half_life_hours: float) -> np.ndarray:
+def _ages(candidates, now: dt.datetime) -> np.ndarray:
+    """Hours since each paper was announced (else first seen); NaN when unknown."""
+    return np.array([(now - c.seen_at).total_seconds() / 3600 if c.seen_at else math.nan for c in candidates],
+                    dtype=np.float64)
+
+
+def _recency(hours: np.ndarray, half_life_hours: float) -> np.ndarray:
     """Exponential decay: 1.0 now, 0.5 after one half-life; 0.5 when the time is unknown."""
-    hours = np.array([(now - c.seen_at).total_seconds() / 3600 if c.seen_at else math.nan for c in candidates])
     fresh = 0.5 ** (np.maximum(hours, 0.0) / max(half_life_hours, 1e-6))
     return np.where(np.isnan(hours), 0.5, fresh).astype(np.float32)
 
@@ -245,6 +260,7 @@ class Compiled:
     floors: np.ndarray
     max_papers: np.ndarray
     category_only: np.ndarray
+    trending_only: np.ndarray      # no topics, categories or followed authors: the popularity order
     has_categories: np.ndarray
     categories: sparse.csr_matrix  # subscribers × categories
     category_bits: np.ndarray      # subscribers × words
@@ -254,6 +270,7 @@ class Compiled:
     excludes: sparse.csr_matrix    # subscribers × exclusions
     exclusion_hits: sparse.csr_matrix  # exclusions × papers
     sent_keys: np.ndarray          # sorted row * n_papers + paper, never to send again
+    sent_counts: np.ndarray        # per subscriber: how many sent_keys
 
 
 def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -285,16 +302,21 @@ def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], 
     excludes, exclusion_hits = _exclusions(exclusion_rows, exclusion_entries,
                                            bulk_queries(exclusion_keys, index), edition)
     has_categories = np.fromiter(map(bool, cat_rows), dtype=bool, count=len(profiles))
+    sent_keys = _sent_keys(profiles, edition, already_sent)
+    # As written: a topic that normalises to nothing (stop words) is still a topic, and matches nothing.
+    asked = np.fromiter((bool(p.topics or p.authors) for p in profiles), dtype=bool, count=len(profiles))
     return Compiled(
         queries=queries, table=topic_table(queries, edition, default_floor), slots=slots,
         written=written, written_texts=written_texts,
         floors=np.maximum(np.fromiter((p.min_score or 0.0 for p in profiles), np.float32, len(profiles)),
                           np.float32(default_floor)),
         max_papers=np.maximum(np.fromiter((p.max_papers or 0 for p in profiles), np.int64, len(profiles)), 0),
-        category_only=has_categories & (slots[:, 0] < 0), has_categories=has_categories,
+        category_only=has_categories & (slots[:, 0] < 0), trending_only=~has_categories & ~asked,
+        has_categories=has_categories,
         categories=categories, category_bits=bitsets(categories), category_names=[frozenset(c) for c in cat_rows],
         follows=_follows_matrix(follow_rows, edition), follow_keys=follow_rows,
-        excludes=excludes, exclusion_hits=exclusion_hits, sent_keys=_sent_keys(profiles, edition, already_sent),
+        excludes=excludes, exclusion_hits=exclusion_hits, sent_keys=sent_keys,
+        sent_counts=np.bincount(sent_keys // max(edition.n_papers, 1), minlength=len(profiles)),
     )
 
 

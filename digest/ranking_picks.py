@@ -19,6 +19,7 @@ import numpy as np
 
 from digest import ranking_select as select
 from digest.ranking_edition import Compiled, Edition
+from digest.ranking_trending import age_reason
 
 BULK_ROWS = 4096  # subscribers whose picks are written together when iterating over all of them
 
@@ -158,10 +159,15 @@ class Explainer:
             parts.append(text[:1].lower() + text[1:] if parts else text)
         elif slot == select.CATEGORY:
             parts.append(f"New in {self._category(row, paper)}")
-        trend = self.edition.trend_reason[paper]
+        # Papers picked by popularity (a category's, the trending ones) say which figure placed them.
+        by_popularity = slot in (select.CATEGORY, select.TRENDING)
+        trend = self.edition.popularity_reason[paper] if by_popularity else self.edition.trend_reason[paper]
         if trend and (not parts or topic is None):
             parts.append(trend)
-        return Pick(pid, score, "; ".join(parts), topic, list(terms))
+        elif slot == select.TRENDING and not parts:
+            parts.append(age_reason(float(self.edition.age_hours[paper])))
+        text = "; ".join(parts)
+        return Pick(pid, score, text[:1].upper() + text[1:], topic, list(terms))
 
     def _topic_part(self, written: int, paper: int) -> tuple[str, list[str], str]:
         """(reason, terms, topic as written) for one topic and paper, cached for the result's lifetime."""

@@ -20,7 +20,7 @@ from scipy import sparse
 
 TOPIC_DECAY = 0.75   # gain × this ** (better papers of the same topic in the row)
 MARGIN = 4           # cells kept per (subscriber, topic) beyond max_papers, for de-duplication
-AUTHOR, CATEGORY = -1, -2  # slot markers for cells that come from a follow or a category
+AUTHOR, CATEGORY, TRENDING = -1, -2, -3  # slot markers: cells from a follow, a category, the popularity order
 
 
 @dataclass

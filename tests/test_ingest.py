@@ -10,9 +10,13 @@ from sqlalchemy import event, select
 
 from conftest import FIXTURES
 from digest.db import get_engine, session_factory
-from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source
-from digest.models import Paper, Source
+from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source, resolve_spec
+from digest import ingest, jobs
+from digest.mail import MemorySender
+from digest.models import Digest, DigestItem, Paper, Source
 from digest.sources import PaperEntry, parse
+from digest.sources.keys import canonical_key
+from digest.subscriptions import subscribe, validate_preferences
 from digest.status import source_rows
 
 T0 = dt.datetime(2026, 8, 2, 22, 0, tzinfo=dt.timezone.utc)
@@ -188,3 +192,101 @@ def test_hostile_fixtures_ingest_without_harm(db_url):
     with session_factory(db_url)() as session:
         assert session.query(Paper).count() == 0
         assert session.query(Source).count() == 18
+
+
+@pytest.mark.parametrize("name", ["daily.json", "papers.txt"])
+def test_hf_daily_file_under_any_name_is_ingested_as_hf_daily(db_url, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(HF.read_bytes())  # larger than the head resolve_spec sniffs
+    with session_factory(db_url)() as session:
+        spec = resolve_spec(session, str(path))
+    assert spec.kind == "hf-daily"
+    assert _ingest(db_url, spec, T0).new == 30
+    paper = _paper(db_url, f"arxiv:{SHARED_ID}")
+    assert paper.authors and paper.upvotes > 0 and paper.url == f"https://arxiv.org/abs/{SHARED_ID}"
+
+
+SPEC_DECODING = "We speed up LLM inference with speculative decoding: a small draft model proposes tokens. " * 3
+
+
+def _title_only(title, abstract=SPEC_DECODING):
+    return PaperEntry(key=canonical_key(title=title), title=title, abstract=abstract)
+
+
+def test_a_title_only_paper_seen_later_with_an_arxiv_id_becomes_one_paper(db_url):
+    factory = session_factory(db_url)
+    with factory.begin() as session:
+        bulk_upsert_papers(session, [_title_only("Speculative Decoding with Draft Models")], "seeds", T0)
+    with factory() as session:
+        before = session.scalar(select(Paper))
+    arrival = PaperEntry(key="arxiv:2608.00001", title="Speculative decoding with draft models!", version=1,
+                         abstract="Revised abstract.", authors=["Ann Lee"], upvotes=31,
+                         url="https://arxiv.org/abs/2608.00001")
+    with factory.begin() as session:
+        assert bulk_upsert_papers(session, [arrival], "hf", T1) == (0, 1, 0)
+    with factory() as session:
+        (paper,) = session.scalars(select(Paper)).all()
+    assert (paper.id, paper.key, paper.first_seen_at) == (before.id, "arxiv:2608.00001", T0)
+    assert paper.source_names == ["seeds", "hf"] and paper.upvotes == 31 and paper.authors == ["Ann Lee"]
+    assert paper.abstract == "Revised abstract."  # a versioned source's text replaces the listing's
+    with factory.begin() as session:  # the id's key now finds it: later arrivals are plain updates
+        assert bulk_upsert_papers(session, [arrival], "arxiv", T1) == (0, 1, 0)
+        assert session.query(Paper).count() == 1
+
+
+def test_an_id_arrival_never_adopts_a_paper_keyed_otherwise_or_twice(db_url):
+    factory = session_factory(db_url)
+    with factory.begin() as session:
+        bulk_upsert_papers(session, [_title_only("Graph transformers"),
+                                     PaperEntry(key="url:example.org/p/1", title="Mixture of experts")], "a", T0)
+    with factory.begin() as session:
+        got = bulk_upsert_papers(session, [
+            PaperEntry(key="arxiv:2608.00002", title="Graph Transformers"),
+            PaperEntry(key="arxiv:2608.00003", title="Graph transformers"),  # another work, the same title
+            PaperEntry(key="doi:10.1/moe", title="Mixture of experts"),  # a link is not a title-only key
+        ], "b", T1)
+    assert got == (2, 1, 0)
+    with factory() as session:
+        keys = sorted(session.scalars(select(Paper.key)))
+    assert keys == ["arxiv:2608.00002", "arxiv:2608.00003", "doi:10.1/moe", "url:example.org/p/1"]
+
+
+def test_a_reader_sent_the_title_only_paper_is_not_sent_its_arxiv_arrival(settings):
+    thu = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
+    factory = session_factory(settings.database_url)
+    with factory.begin() as session:
+        bulk_upsert_papers(session, [_title_only("Speculative Decoding with Draft Models")], "seeds", thu)
+        subscribe(session, "ada@example.org", validate_preferences(topics=["speculative decoding"], send_hour=0),
+                  thu - dt.timedelta(days=30))
+    first = jobs.send_due(settings, thu + dt.timedelta(hours=1), respect_hour=True, sender=MemorySender())
+    assert first.counts["sent"] == 1
+    # Next week: the listing's paper is out of the candidate window, so only its key can tell it is the same work.
+    later = thu + dt.timedelta(days=6)
+    with factory.begin() as session:
+        bulk_upsert_papers(session, [
+            PaperEntry(key="arxiv:2611.00001", title="Speculative decoding with draft models", version=1,
+                       abstract="Draft models propose, the large model verifies: speculative decoding.", upvotes=40),
+            PaperEntry(key="arxiv:2611.00002", title="Tree speculative decoding", version=1,
+                       abstract="Speculative decoding over a tree of drafts for faster LLM inference."),
+        ], "hf", later - dt.timedelta(hours=4))
+    assert jobs.send_due(settings, later, respect_hour=True, sender=MemorySender()).counts["sent"] == 1
+    with factory() as session:
+        sent = session.execute(select(Paper.key).join(DigestItem, DigestItem.paper_id == Paper.id)
+                               .join(Digest, Digest.id == DigestItem.digest_id).order_by(Digest.edition_date)).all()
+    # Thursday's paper, now under its arXiv key; next week only the other new one
+    assert [key for key, in sent] == ["arxiv:2611.00001", "arxiv:2611.00002"]
+
+
+def test_a_title_only_paper_is_not_re_keyed_onto_an_id_another_ingest_stored_meanwhile(db_url):
+    factory = session_factory(db_url)
+    arrival = PaperEntry(key="arxiv:2608.00004", title="Sparse attention")
+    with factory.begin() as session:
+        bulk_upsert_papers(session, [_title_only("Sparse attention")], "seeds", T0)
+        # a row under the id (its title said otherwise), unseen by the read below
+        bulk_upsert_papers(session, [PaperEntry(key=arrival.key, title="Sparse attention, revised")], "other", T0)
+    with factory.begin() as session:
+        known: dict = {}
+        ingest._adopt_title_rows(session, {arrival.key: arrival}, known)
+        assert known == {}
+    with factory() as session:
+        assert sorted(session.scalars(select(Paper.key))) == ["arxiv:2608.00004", "title:sparse attention"]

@@ -174,7 +174,6 @@ def test_each_topic_of_a_subscriber_is_represented():
 def test_nothing_above_the_floor_gives_an_empty_list_not_filler():
     papers = corpus(paper(1, "Hash tables", "Open addressing."))
     assert rank([Profile(7, topics=("black hole thermodynamics",))], papers, NOW) == {7: []}
-    assert rank([Profile(8)], papers, NOW) == {8: []}
 
 
 def test_min_score_raises_the_floor():

@@ -9,8 +9,8 @@ def test_demo_sends_one_digest_per_sample_subscriber(settings):
     sender = MemorySender()
     report = run_demo(settings, now, sender=sender)
     assert report.ingested[0].new == 158
-    assert report.delivery.counts["sent"] == 5
-    assert len(sender.sent) == 5
+    assert report.delivery.counts["sent"] == 6
+    assert len(sender.sent) == 6
     again = run_demo(settings, now, sender=sender)
     assert again.delivery.counts["sent"] == 0
-    assert len(sender.sent) == 5
+    assert len(sender.sent) == 6

@@ -19,7 +19,7 @@ from digest.models import Digest, Subscriber
 from digest.subscriptions import read_token
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
-SAMPLE = 5  # subscribers in seeds/subscribers.json
+SAMPLE = 6  # subscribers in seeds/subscribers.json
 
 
 @pytest.fixture(autouse=True)

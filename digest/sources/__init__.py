@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import import_module
 
@@ -110,13 +111,7 @@ def sniff_kind(data: bytes) -> str:
     """The kind the bytes look like: JSON list of HF paper objects, arXiv RSS/API XML, any feed, a listing."""
     head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head[:1] in (b"[", b"{"):
-        try:
-            rows = json.loads(data.decode("utf-8-sig"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return "listing"
-        if isinstance(rows, list) and not any(isinstance(r, dict) and "paper" in r for r in rows[:5]):
-            return "listing"
-        return "hf-daily"  # its parser explains why a JSON object is not a paper list
+        return _json_kind(data)
     if not head.startswith(b"<") and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "listing"
     text = head.decode("latin-1").lower()
@@ -126,3 +121,40 @@ def sniff_kind(data: bytes) -> str:
         if "rss.arxiv.org" in text or "arxiv.org/schemas/atom" in text or "updates on arxiv.org" in text:
             return "arxiv-rss"
     return "rss"
+
+
+_JSON_SNIFF_BYTES = 1 << 20
+_HF_OPENING = re.compile(r'\[\s*\{\s*"paper"\s*:')  # even when the first item is longer than the head
+
+
+def _json_kind(data: bytes) -> str:
+    """"hf-daily" for Hugging Face's shape (a JSON object, or a list whose items hold a `paper` object), else
+    "listing". Judged on the first items, so the first 64 KB of a large file (what `resolve_spec` reads)
+    decide as the whole file would."""
+    # The first megabyte is plenty for five items; a head may end inside a character.
+    text = data[:_JSON_SNIFF_BYTES].decode("utf-8-sig", errors="ignore").lstrip()
+    if text.startswith("{") or _HF_OPENING.match(text):
+        return "hf-daily"  # its parser explains why a JSON object is not a paper list
+    decoder, items, at = json.JSONDecoder(), [], 1
+    while len(items) < 5:  # the first few complete items, however much of the file follows
+        at = _skip(text, at)
+        if at >= len(text) or text[at] == "]":
+            break
+        try:
+            item, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            break  # the head ends inside an item: judge on those read so far
+        items.append(item)
+    return "hf-daily" if any(_is_hf_item(item) for item in items) else "listing"
+
+
+def _skip(text: str, at: int) -> int:
+    """Past whitespace and one item separator."""
+    while at < len(text) and text[at] in " \t\r\n,":
+        at += 1
+    return at
+
+
+def _is_hf_item(item) -> bool:
+    # Any `paper` member: its parser says why a malformed one is not a paper.
+    return isinstance(item, dict) and "paper" in item
