@@ -307,7 +307,7 @@ class EditionRenderer:
         self.prepare(c.paper for c in content.cards)
         label = edition_label(content.edition_date)
         count = len(content.cards)
-        headline = self._text_of(self._headline, edition_label=label, count=count)
+        headline = self._text_of(self._headline, edition_label=label, count=count, topics=bool(content.topics))
         subject = self._text_of(self._subject, edition_label=label, count=count, topics=tuple(content.topics[:2]))
         groups = group_cards(content.cards, content.topics)
         values = {"title": ascii_html(label), "headline": ascii_html(headline), "email": ascii_html(content.email),

@@ -145,3 +145,10 @@ def test_a_changed_paper_gets_a_fresh_card(edition):
     second = edition.card_for(paper(77, title="New title", content_hash="changed"))
     out = edition.assemble(content([render.Card(second, "r")]))
     assert "New title" in out.html and "Old title" not in out.html
+
+
+def test_a_reader_without_topics_is_not_told_the_papers_matched_their_topics(edition):
+    out = edition.assemble(content([render.Card(render.paper_card(paper(1)), "trending: 31 upvotes", None)], topics=()))
+    shown = htmllib.unescape(out.html)
+    assert "1 new paper picked for you" in shown and "1 new paper picked for you" in out.text
+    assert "matched your topics" not in shown and "matched your topics" not in out.text
