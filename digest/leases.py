@@ -56,13 +56,20 @@ def get_stalled(session: Session, now: dt.datetime, stale_seconds: int) -> list[
     ).all())
 
 
-def release(session: Session, digest_ids: list[int]) -> int:
-    """Give claimed rows back (sending → pending) so another worker takes them now."""
-    if not digest_ids:
+def release(session: Session, held: dict[int, int], refund: bool = True) -> int:
+    """Give rows we still hold back (sending → pending) so another worker takes them now.
+
+    Only a real attempt counts: with `refund`, the attempt the claim counted is
+    given back, for rows whose message never left. The attempt number fences
+    out rows another worker has taken over since.
+    """
+    if not held:
         return 0
     result = session.execute(
-        update(Digest).where(Digest.id.in_(digest_ids), Digest.state == "sending")
-        .values(state="pending", lease_until=None, updated_at=utcnow())
+        update(Digest).where(Digest.state == "sending")
+        .where(or_(*[and_(Digest.id == i, Digest.attempts == a) for i, a in held.items()]))
+        .values(state="pending", lease_until=None, updated_at=utcnow(),
+                attempts=Digest.attempts - 1 if refund else Digest.attempts)
         .execution_options(synchronize_session=False)
     )
     session.commit()
