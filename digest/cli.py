@@ -117,10 +117,7 @@ def demo(ctx: click.Context) -> None:
 def _print_delivery(report) -> None:
     for line in report.lines:
         click.echo(f"  {line}")
-    if not report.counts.get("sent") and not report.lines:
-        click.echo("nothing new to send: today's digests were already sent")
-    else:
-        click.echo(report.summary())
+    click.echo(report.summary())
 
 
 @cli.command()
@@ -338,6 +335,9 @@ def _parse_date(value: str | None) -> dt.date | None:
 def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
     """Trigger the digest by hand, for everyone or for one subscriber, whatever the hour.
 
+    Exits 0 when every due digest was handled (sent, skipped or suppressed),
+    1 when any failed or is left for a later retry (the summary says which).
+
     \b
     Example:
       digest send --to ada@example.org --dry-run
@@ -345,6 +345,7 @@ def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
     """
     from digest import subscriptions as subs
     from digest.jobs import send_due
+    from digest.mail import SenderUnavailable
 
     settings = settings_of(ctx)
     edition = _parse_date(date_text)
@@ -365,23 +366,42 @@ def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
     if enqueue:
         _enqueue(settings, list(emails) or None, edition, force)
         return
-    _print_delivery(send_due(settings, now_utc(), respect_hour=False, emails=list(emails) or None,
-                             edition_date=edition, force=force))
+    try:
+        report = send_due(settings, now_utc(), respect_hour=False, emails=list(emails) or None,
+                          edition_date=edition, force=force)
+    except SenderUnavailable as exc:  # checked before any row is claimed; none is left behind
+        raise click.ClickException(str(exc)) from None
+    _print_delivery(report)
+    if not report.all_handled:
+        ctx.exit(1)
 
 
 def _enqueue(settings, emails, edition, force) -> None:
+    from digest.delivery_report import DeliveryReport, plural
     from digest.jobs import plan_manual
 
-    batches = plan_manual(settings, now_utc(), emails=emails, edition_date=edition, force=force)
-    try:
-        # The CLI is the one place in digest/ that reaches for the scheduler,
-        # and only here: the library itself never depends on Celery.
-        from scheduler.tasks import enqueue_batches
+    # The CLI is the one place in digest/ that reaches for the scheduler,
+    # and only here: the library itself never depends on Celery.
+    from scheduler.tasks import check_broker, enqueue_batches
 
+    broker = f"DIGEST_BROKER_URL={_safe_url(settings.broker_url)}"
+    try:
+        check_broker(settings.broker_url)  # before planning: an unreachable broker leaves no rows behind
+    except Exception as exc:  # noqa: BLE001 - any failure to reach it reads the same to the operator
+        raise click.ClickException(f"cannot reach the broker at {broker} ({exc}); nothing was planned: "
+                                   f"start it, fix the setting, or send from here with `digest send`") from None
+    report = DeliveryReport()
+    batches = plan_manual(settings, now_utc(), emails=emails, edition_date=edition, force=force, report=report)
+    if not batches:
+        click.echo(report.summary())
+        return
+    try:
         count = enqueue_batches(batches)
-    except Exception as exc:  # broker down: the rows stay pending for the sweeper
-        raise click.ClickException(f"could not queue on {settings.broker_url}: {exc}") from None
-    click.echo(f"queued {count} digests in {len(batches)} batches on {settings.broker_url}")
+    except Exception as exc:  # noqa: BLE001 - lost the broker after the check: the sweeper owns what is planned
+        raise click.ClickException(f"lost the broker at {broker} while queueing ({exc}); the digests not queued "
+                                   "stay pending: the scheduler's sweeper queues them, or `digest send` sends "
+                                   "them from here") from None
+    click.echo(f"queued {plural(count, 'digest')} in {plural(len(batches), 'batch', 'batches')} on {broker}")
 
 
 def _dry_run(settings, factory, emails, edition) -> None:

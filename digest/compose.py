@@ -16,8 +16,8 @@ from digest.subscriptions import make_token
 
 
 def message_id(digest: Digest, settings: Settings) -> str:
-    """Stable across retries: derived from the row alone."""
-    return f"<digest.{digest.id}.{digest.edition_date.isoformat()}@{settings.from_address.domain}>"
+    """Stable across retries: the one the row keeps (a forced resend gets a new one), else derived from the row."""
+    return digest.message_id or f"<digest.{digest.id}.{digest.edition_date.isoformat()}@{settings.from_address.domain}>"
 
 
 def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],

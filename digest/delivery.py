@@ -14,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -26,32 +27,16 @@ from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from digest import compose, editions, message, ranking, render
 from digest.config import Settings
-from digest.db import utcnow
-from digest.mail import DeliveryError, PermanentError, Sender, TransientError
+from digest.delivery_report import DeliveryReport, plural
+from digest.leases import Lease, bulk_claim, claim, get_stalled, release, renew  # noqa: F401 (public here too)
+from digest.mail import RECIPIENT, SENDER, TRANSIENT, UNKNOWN, DeliveryError, PermanentError, Sender, \
+    SenderUnavailable, TransientError, sender_problem
 from digest.models import Digest, DigestItem, Paper, Subscriber
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = ("sent", "skipped", "failed", "suppressed")
 SUPPRESS_AFTER_FAILURES = 3
-
-
-@dataclass
-class DeliveryReport:
-    """What one delivery run did, by final state."""
-
-    counts: Counter = field(default_factory=Counter)
-    lines: list[str] = field(default_factory=list)
-
-    def add(self, state: str, line: str) -> None:
-        self.counts[state] += 1
-        self.lines.append(line)
-
-    def summary(self) -> str:
-        if not self.counts:
-            return "nothing due: every digest for this edition was already handled"
-        order = ("sent", "skipped", "failed", "suppressed", "retry", "busy")
-        return ", ".join(f"{self.counts[s]} {s}" for s in order if self.counts[s])
 
 
 def local_edition(subscriber: Subscriber, now: dt.datetime) -> tuple[dt.date, int]:
@@ -120,107 +105,44 @@ def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.d
     return sorted(ids)
 
 
-def reset_for_resend(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime) -> int:
-    """--force: put finished rows of these editions back to pending (their items go)."""
+def get_earlier(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime) -> Counter:
+    """(edition date, state) counts of these editions' rows that are finished, or leased by another worker."""
+    earlier: Counter = Counter()
+    pairs = [(s.id, d) for s, d in due]
+    for start in range(0, len(pairs), 500):
+        for date, state, lease in session.execute(
+            select(Digest.edition_date, Digest.state, Digest.lease_until)
+            .where(tuple_(Digest.subscriber_id, Digest.edition_date).in_(pairs[start : start + 500]))
+            .where(Digest.state.in_((*FINAL_STATES, "sending")))
+        ):
+            if state != "sending" or _aware(lease) >= now:
+                earlier[date, state] += 1
+    return earlier
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime:
+    value = value or dt.datetime.min
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def reset_for_resend(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime, domain: str) -> int:
+    """--force: put finished rows of these editions back to pending (their items go).
+
+    A resend is a new message, so it gets a new Message-ID (kept on the row,
+    so that the resend's own retries reuse it); a receiving server would
+    otherwise drop it as a duplicate of the first.
+    """
     count = 0
     for subscriber, date in due:
         row = session.scalar(select(Digest).where(Digest.subscriber_id == subscriber.id, Digest.edition_date == date))
         if row is not None and row.state in FINAL_STATES:
             session.execute(delete(DigestItem).where(DigestItem.digest_id == row.id))
             row.state, row.reason, row.last_error, row.updated_at, row.attempts = "pending", None, None, now, 0
+            row.failure_class = None
+            row.message_id = f"<digest.{row.id}.{date.isoformat()}.{secrets.token_hex(6)}@{domain}>"
             count += 1
     session.commit()
     return count
-
-
-def bulk_claim(session: Session, digest_ids: list[int], now: dt.datetime, lease_seconds: int) -> dict[int, int]:
-    """Compare-and-swap pending (or an expired lease) → sending, in one statement.
-
-    Returns {digest id: attempt number} for the rows we now hold; the attempt
-    number is the fencing token `renew` checks. Rows another worker holds, or
-    that are finished, are left out.
-    """
-    if not digest_ids:
-        return {}
-    rows = session.execute(
-        update(Digest)
-        .where(Digest.id.in_(digest_ids))
-        .where(or_(Digest.state == "pending", and_(Digest.state == "sending", Digest.lease_until < now)))
-        .values(state="sending", lease_until=now + dt.timedelta(seconds=lease_seconds),
-                attempts=Digest.attempts + 1, updated_at=now)
-        .returning(Digest.id, Digest.attempts)
-        .execution_options(synchronize_session=False)
-    ).all()
-    session.commit()
-    return dict(rows)
-
-
-def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int) -> int | None:
-    """Claim one row; the attempt number we hold, or None."""
-    return bulk_claim(session, [digest_id], now, lease_seconds).get(digest_id)
-
-
-def get_stalled(session: Session, now: dt.datetime, stale_seconds: int) -> list[int]:
-    """Ids of rows whose lease expired, or that sat pending longer than `stale_seconds`."""
-    stale = now - dt.timedelta(seconds=stale_seconds)
-    return sorted(session.scalars(
-        select(Digest.id).where(or_(
-            and_(Digest.state == "sending", Digest.lease_until < now),
-            and_(Digest.state == "pending", Digest.updated_at < stale),
-        ))
-    ).all())
-
-
-def release(session: Session, digest_ids: list[int]) -> int:
-    """Give claimed rows back (sending → pending) so another worker takes them now."""
-    if not digest_ids:
-        return 0
-    result = session.execute(
-        update(Digest).where(Digest.id.in_(digest_ids), Digest.state == "sending")
-        .values(state="pending", lease_until=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    return result.rowcount or 0
-
-
-def renew(session: Session, held: dict[int, int], lease_seconds: int) -> set[int]:
-    """Extend our lease on every row still held; return the ids we lost.
-
-    A batch can outlive its lease (a stalled process, a slow relay); a sweeper
-    may then have handed a row to another worker. The attempt number fences
-    the old holder out, so it never sends a second copy.
-    """
-    if not held:
-        return set()
-    now = utcnow()
-    kept = set(session.scalars(
-        update(Digest)
-        .where(Digest.id.in_(list(held)), Digest.state == "sending")
-        .where(or_(*[and_(Digest.id == i, Digest.attempts == a) for i, a in held.items()]))
-        .values(lease_until=now + dt.timedelta(seconds=lease_seconds), updated_at=now)
-        .returning(Digest.id)
-        .execution_options(synchronize_session=False)
-    ).all())
-    session.commit()
-    return set(held) - kept
-
-
-@dataclass
-class Lease:
-    """Our hold on a batch's rows, renewed before it can expire (every third of the lease)."""
-
-    held: dict[int, int]
-    seconds: int
-    renewed: float = field(default_factory=time.monotonic)
-
-    def keeps(self, session: Session, digest_id: int) -> bool:
-        """True if we still hold `digest_id`; renews the whole batch when a third of the lease has gone."""
-        if time.monotonic() - self.renewed > self.seconds / 3:
-            for lost in renew(session, self.held, self.seconds):
-                self.held.pop(lost, None)
-            self.renewed = time.monotonic()
-        return digest_id in self.held
 
 
 @dataclass(frozen=True)
@@ -251,6 +173,7 @@ class Batch:
     retry: RetryPolicy = RETRY
     transient_streak: int = 0
     relay_error: str | None = None
+    in_flight: int | None = None  # the digest whose message the sender is handling right now
 
     def prepare(self, picks: dict[int, list[ranking.Pick]], papers: dict[int, Paper]) -> None:
         """Inline every picked card of the batch in one premailer run."""
@@ -272,32 +195,72 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
             should_stop: Callable[[], bool] | None = None) -> DeliveryReport:
     """Claim, rank together, render, send and record a batch of planned digests.
 
-    The batch is claimed in one statement, ranked in one call, composed and
-    its items recorded in one transaction; then each message is sent and
-    marked sent at once (the relay's 250 and that commit are the only window
-    for a duplicate). `should_stop` is asked between messages (a worker being
-    shut down): the rows not yet sent go back to pending for another worker.
+    The sender is checked before anything is claimed (SenderUnavailable). The
+    batch is claimed in one statement, ranked in one call, composed and its
+    items recorded in one transaction; then each message is sent and marked
+    sent at once (the relay's 250 and that commit are the only window for a
+    duplicate). `should_stop` is asked between messages (a worker being shut
+    down): the rows not yet sent go back to pending for another worker, as do
+    the rows held when anything raises.
     """
     report = report or DeliveryReport()
+    sender.check()
     with factory() as session:
         held = bulk_claim(session, digest_ids, now, settings.lease_seconds)
         report.counts["busy"] += len(digest_ids) - len(held)
         if not held:
             return report
-        digests = session.scalars(select(Digest).options(joinedload(Digest.subscriber))
-                                  .where(Digest.id.in_(list(held))).order_by(Digest.id)).all()
-        live = [d for d in digests if _is_deliverable(settings, session, d, now, report)]
-        selection = editions.select_picks(settings, session, [d.subscriber for d in live], now, list(held))
         batch = Batch(compose.shared_edition(), Lease(held, settings.lease_seconds))
-        batch.prepare(selection.picks, selection.papers)
-        outgoing = _compose(settings, session, live, selection, now, batch, report)
-        for n, item in enumerate(outgoing):
-            if should_stop is not None and should_stop():
-                report.counts["released"] += release(session, [o.digest.id for o in outgoing[n:]])
-                break
-            _deliver_one(settings, session, item, now, sender, report, batch)
+        try:
+            outgoing = _prepare(settings, session, held, now, batch, report)
+            _send_all(settings, session, outgoing, now, sender, report, batch, should_stop)
+        except BaseException as exc:
+            _give_back(session, batch, exc)
+            raise
+        finally:
+            report.relay_error = report.relay_error or batch.relay_error
     sender.close()
     return report
+
+
+def _prepare(settings: Settings, session: Session, held: dict[int, int], now: dt.datetime, batch: Batch,
+             report: DeliveryReport) -> list[Outgoing]:
+    """Load the claimed rows, finish the undeliverable ones, rank the rest together and compose them."""
+    digests = session.scalars(select(Digest).options(joinedload(Digest.subscriber))
+                              .where(Digest.id.in_(list(held))).order_by(Digest.id)).all()
+    live = [d for d in digests if _is_deliverable(settings, session, d, now, report)]
+    selection = editions.select_picks(settings, session, [d.subscriber for d in live], now, list(held))
+    batch.prepare(selection.picks, selection.papers)
+    return _compose(settings, session, live, selection, now, batch, report)
+
+
+def _send_all(settings, session, outgoing: list[Outgoing], now, sender, report, batch: Batch,
+              should_stop: Callable[[], bool] | None) -> None:
+    for n, item in enumerate(outgoing):
+        if should_stop is not None and should_stop():
+            untried = {o.digest.id: batch.lease.held[o.digest.id] for o in outgoing[n:]
+                       if o.digest.id in batch.lease.held}
+            report.counts["released"] += release(session, untried)
+            break
+        _deliver_one(settings, session, item, now, sender, report, batch)
+
+
+def _give_back(session: Session, batch: Batch, exc: BaseException) -> None:
+    """Something raised mid-batch: the rows still held go back to pending now, not after the lease.
+
+    Their attempts are refunded, except the one in the sender's hands when
+    something other than SenderUnavailable raised: that message may have left,
+    and a row that keeps breaking its batch must run out of attempts.
+    """
+    try:
+        session.rollback()
+        held = dict(batch.lease.held)
+        in_flight = batch.in_flight if not isinstance(exc, SenderUnavailable) else None
+        if in_flight in held:
+            release(session, {in_flight: held.pop(in_flight)}, refund=False)
+        release(session, held)
+    except Exception:  # noqa: BLE001 - the database may be what failed; the lease then expires and the sweeper acts
+        log.exception("could not give back the rows of a failed batch; they wait for their lease to expire")
 
 
 def _is_deliverable(settings: Settings, session: Session, digest: Digest, now: dt.datetime,
@@ -311,9 +274,10 @@ def _is_deliverable(settings: Settings, session: Session, digest: Digest, now: d
     if digest.attempts > settings.max_attempts:
         # Claimed this often without ending: every batch holding it crashed or
         # was killed. Stop the sweeper from re-queueing it forever.
-        _finish(session, digest, "failed", now, reason=f"gave up after {digest.attempts - 1} attempts",
+        tries = plural(digest.attempts - 1, "attempt")
+        _finish(session, digest, "failed", now, reason=f"gave up after {tries}", failure_class=UNKNOWN,
                 error=digest.last_error or "the worker never finished this digest")
-        report.add("failed", f"{subscriber.email}: failed (gave up after {digest.attempts - 1} attempts)")
+        report.add("failed", f"{subscriber.email}: failed (gave up after {tries})")
         return False
     return True
 
@@ -342,7 +306,8 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
         try:
             data = compose.message_bytes(settings, digest, subscriber, content, rendered, now)
         except ValueError as exc:
-            _finish(session, digest, "failed", now, reason="invalid recipient address", error=str(exc), commit=False)
+            _finish(session, digest, "failed", now, reason="invalid recipient address", error=str(exc),
+                    failure_class=RECIPIENT, commit=False)
             report.add("failed", f"{subscriber.email}: failed ({exc})")
             continue
         shown = set(rendered.paper_ids)
@@ -361,9 +326,10 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
 
 
 def _finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, reason: str | None = None,
-            error: str | None = None, commit: bool = True) -> None:
+            error: str | None = None, failure_class: str | None = None, commit: bool = True) -> None:
     digest.state = state
     digest.reason = reason
+    digest.failure_class = failure_class
     digest.lease_until = None
     digest.updated_at = now
     if error is not None:
@@ -378,7 +344,7 @@ def _mark_sent(session: Session, digest: Digest, now: dt.datetime) -> None:
     """Right after the relay's 250: one UPDATE, one commit."""
     session.execute(
         update(Digest).where(Digest.id == digest.id)
-        .values(state="sent", sent_at=now, lease_until=None, updated_at=now, reason=None)
+        .values(state="sent", sent_at=now, lease_until=None, updated_at=now, reason=None, failure_class=None)
         .execution_options(synchronize_session=False)
     )
     if digest.subscriber.permanent_failures:
@@ -391,9 +357,11 @@ def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: 
     digest = item.digest
     email = digest.subscriber.email
     if batch.relay_error is not None:
-        _release(settings, session, digest, now, report, TransientError(f"relay unavailable: {batch.relay_error}"))
+        _release(settings, session, digest, now, report,
+                 TransientError(f"relay unavailable: {batch.relay_error}", session=True))
         return
     outcome = _send(settings, session, digest, sender, item.data, batch)
+    batch.in_flight = None  # the sender answered (or was never asked): the outcome below is known
     if outcome is None:
         report.add("busy", f"{email}: taken over by another worker, not sent here")
     elif isinstance(outcome, PermanentError):
@@ -402,7 +370,7 @@ def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: 
         _release(settings, session, digest, now, report, outcome)
     else:
         _mark_sent(session, digest, now)
-        report.add("sent", f"{email}: sent {item.papers} papers ({outcome})")
+        report.add("sent", f"{email}: sent {plural(item.papers, 'paper')} ({outcome})")
 
 
 def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str | DeliveryError | None:
@@ -421,6 +389,7 @@ def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str |
             _sleep(batch.retry.delay(attempt - 1))
         if not batch.lease.keeps(session, digest.id):
             return None
+        batch.in_flight = digest.id
         try:
             reply = sender.send(settings.from_address.addr_spec, recipient, data)
         except PermanentError as exc:
@@ -439,23 +408,50 @@ def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str |
     return error
 
 
+REFUSED = {
+    RECIPIENT: "the recipient's server refused it (mailbox or address)",
+    SENDER: "the relay refused it as our problem, not the reader's",
+    UNKNOWN: "the relay refused it",
+}
+
+
 def _refused(session, digest, now, report, exc: PermanentError) -> None:
-    """A 5xx: the digest fails with the reply; 5.1.x or N refusals in a row suppress the address."""
+    """A 5xx: the digest fails with the reply; only refusals that blame the recipient count against them.
+
+    5.1.1/5.1.10 suppress the address at once, other recipient refusals after
+    SUPPRESS_AFTER_FAILURES in a row (a sent digest resets the count); a
+    sender problem (5.7.x spam/policy/DMARC, 5.3.x, 5.4.x) or an unclassified
+    one never touches the subscriber.
+    """
     subscriber = digest.subscriber
-    subscriber.permanent_failures = (subscriber.permanent_failures or 0) + 1
-    if exc.no_such_user or subscriber.permanent_failures >= SUPPRESS_AFTER_FAILURES:
-        subscriber.status = "bounced"
-    _finish(session, digest, "failed", now, reason="the relay refused the message", error=str(exc))
-    suppressed = " (address suppressed)" if subscriber.status == "bounced" else ""
-    report.add("failed", f"{subscriber.email}: failed ({exc}){suppressed}")
+    verdict = exc.reply_class
+    if verdict.blame == RECIPIENT:
+        subscriber.permanent_failures = (subscriber.permanent_failures or 0) + 1
+        if verdict.no_such_user or subscriber.permanent_failures >= SUPPRESS_AFTER_FAILURES:
+            subscriber.status, subscriber.status_at = "bounced", now
+    _finish(session, digest, "failed", now, reason=REFUSED.get(verdict.blame, REFUSED[UNKNOWN]),
+            error=str(exc), failure_class=verdict.blame)
+    note = " (address suppressed)" if subscriber.status == "bounced" else ""
+    if verdict.blame == SENDER:
+        what, hint = sender_problem(verdict.status)
+        note = f" — sender problem: refused {what}; {hint}"
+    report.add("failed", f"{subscriber.email}: failed ({exc}){note}")
 
 
 def _release(settings, session, digest, now, report, exc: TransientError) -> None:
-    """A transient failure: back to pending for the next run, or failed once attempts run out."""
+    """A transient failure: back to pending for the next run, or failed once attempts run out.
+
+    Only a real attempt counts: when the message never left (the relay could
+    not be reached, or the batch stopped before trying), the attempt is refunded.
+    """
     email = digest.subscriber.email
-    if digest.attempts >= settings.max_attempts:
-        _finish(session, digest, "failed", now, reason=f"gave up after {digest.attempts} attempts", error=str(exc))
-        report.add("failed", f"{email}: failed after {digest.attempts} attempts ({exc})")
+    if exc.session:
+        digest.attempts -= 1
+    if digest.attempts >= settings.max_attempts and not exc.session:
+        tries = plural(digest.attempts, "attempt")
+        _finish(session, digest, "failed", now, reason=f"gave up after {tries}", error=str(exc),
+                failure_class=TRANSIENT)
+        report.add("failed", f"{email}: failed after {tries} ({exc})")
     else:
-        _finish(session, digest, "pending", now, error=str(exc))
+        _finish(session, digest, "pending", now, error=str(exc), failure_class=TRANSIENT)
         report.add("retry", f"{email}: will retry ({exc})")

@@ -52,28 +52,42 @@ def run_ingest(settings: Settings, specs: list[ingest.SourceSpec], now: dt.datet
 
 def plan_manual(settings: Settings, now: dt.datetime, *, respect_hour: bool = False,
                 emails: list[str] | None = None, edition_date: dt.date | None = None,
-                force: bool = False) -> list[list[int]]:
-    """Plan the digests a by-hand send covers; committed batches of ids to deliver."""
+                force: bool = False, report: delivery.DeliveryReport | None = None) -> list[list[int]]:
+    """Plan the digests a by-hand send covers; committed batches of ids to deliver.
+
+    `report`, when given, learns how many subscribers were due and which of
+    their editions earlier runs already handled (so a run that sends nothing
+    can say why).
+    """
     ensure_schema(settings.database_url)
     with session_factory(settings.database_url)() as session:
+        def due_now(include_finished: bool):
+            return delivery.get_due(session, now, respect_hour=respect_hour, emails=emails,
+                                    edition_date=edition_date, include_finished=include_finished)
+
         if force:
-            everyone = delivery.get_due(session, now, respect_hour=respect_hour, emails=emails,
-                                        edition_date=edition_date, include_finished=True)
-            delivery.reset_for_resend(session, everyone, now)
-        due = delivery.get_due(session, now, respect_hour=respect_hour, emails=emails, edition_date=edition_date)
-        ids = delivery.bulk_plan(session, due, now)
+            delivery.reset_for_resend(session, due_now(True), now, settings.from_address.domain)
+        ids = delivery.bulk_plan(session, due_now(False), now)
+        if report is not None:
+            everyone = due_now(True)
+            report.due, report.earlier = len(everyone), delivery.get_earlier(session, everyone, now)
     return chunked(ids, settings.batch_size)
 
 
 def send_due(settings: Settings, now: dt.datetime, *, respect_hour: bool, emails: list[str] | None = None,
              edition_date: dt.date | None = None, force: bool = False,
              sender: Sender | None = None) -> delivery.DeliveryReport:
-    """Plan and deliver, in this process, every due digest (or those of `emails`)."""
-    batches = plan_manual(settings, now, respect_hour=respect_hour, emails=emails, edition_date=edition_date,
-                          force=force)
-    factory = session_factory(settings.database_url)
-    report = delivery.DeliveryReport()
+    """Plan and deliver, in this process, every due digest (or those of `emails`).
+
+    The sender is checked first (SenderUnavailable): a sender that cannot work
+    must not leave planned or claimed rows behind.
+    """
     sender = sender or make_sender(settings)
+    sender.check()
+    report = delivery.DeliveryReport()
+    batches = plan_manual(settings, now, respect_hour=respect_hour, emails=emails, edition_date=edition_date,
+                          force=force, report=report)
+    factory = session_factory(settings.database_url)
     for ids in batches:
         delivery.deliver(settings, factory, ids, now, sender, report)
     sender.close()

@@ -2,7 +2,9 @@
 
 A sender takes finished message bytes. It raises `TransientError` when trying
 again later may work (4xx, dropped connection, timeout) and `PermanentError`
-when it will not (5xx), carrying the relay's reply.
+when it will not (5xx), carrying the relay's reply and who it blames
+(`classify_reply`). `SenderUnavailable` means the sender cannot work at all
+(an outbox folder that is not writable): nothing was handed over.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 import smtplib
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,14 +24,17 @@ from pathlib import Path
 from typing import Protocol
 
 from digest.config import SmtpConfig
+from digest.replies import (RECIPIENT, SENDER, TRANSIENT, UNKNOWN, ReplyClass,  # noqa: F401 (public here too)
+                            classify_reply, sender_problem)
 
 log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, code: int | None = None):
+    def __init__(self, message: str, code: int | None = None, reply_class: ReplyClass | None = None):
         super().__init__(message)
         self.code = code
+        self.reply_class = reply_class or classify_reply(code, message)
 
 
 class TransientError(DeliveryError):
@@ -41,9 +47,9 @@ class TransientError(DeliveryError):
 
     def __init__(self, message: str, code: int | None = None, maybe_delivered: bool = False,
                  session: bool = False):
-        super().__init__(message, code)
+        super().__init__(message, code, ReplyClass(TRANSIENT, classify_reply(code, message).status))
         self.maybe_delivered = maybe_delivered
-        self.session = session  # connect/TLS/AUTH failed: nothing to do with this recipient
+        self.session = session  # connect/TLS/AUTH failed, or never tried: the message never left
 
 
 class PermanentError(DeliveryError):
@@ -52,23 +58,22 @@ class PermanentError(DeliveryError):
     @property
     def enhanced_status(self) -> str | None:
         """The RFC 3463 code at the start of the reply text (`5.1.1`), if the relay gave one."""
-        match = _ENHANCED.match(str(self))
-        return match.group(1) if match else None
+        return self.reply_class.status
 
     @property
     def no_such_user(self) -> bool:
-        """5.1.x (bad mailbox or domain), or a bare 550/551/553 that says the user is unknown."""
-        status = self.enhanced_status
-        if status is not None:
-            return status.startswith("5.1.")
-        return self.code in (550, 551, 553) and bool(_NO_USER.search(str(self)))
+        """5.1.1/5.1.10, or a reply without a telling code that says the user is unknown."""
+        return self.reply_class.no_such_user
 
 
-_ENHANCED = re.compile(r"^\d{3}[ -]+([245]\.\d{1,3}\.\d{1,3})\b")
-_NO_USER = re.compile(r"no such user|user unknown|unknown user|mailbox unavailable|does not exist", re.I)
+class SenderUnavailable(Exception):
+    """The sender cannot work at all (its setting is wrong); the message names the setting."""
 
 
 class Sender(Protocol):
+    def check(self) -> None:
+        """Raise SenderUnavailable if this sender cannot work at all; called before any row is claimed."""
+
     def send(self, sender: str, recipient: str, data: bytes) -> str:
         """Hand one message over; return the relay's reply (or where it went)."""
 
@@ -80,6 +85,9 @@ class MemorySender:
     """Keeps messages in a list (tests, dry runs)."""
 
     sent: list[tuple[str, str, bytes]] = field(default_factory=list)
+
+    def check(self) -> None:
+        pass
 
     def send(self, sender: str, recipient: str, data: bytes) -> str:
         self.sent.append((sender, recipient, data))
@@ -96,7 +104,27 @@ class OutboxSender:
         self.folder = Path(folder)
         self.written: list[Path] = []
 
+    def _unavailable(self, exc: OSError) -> SenderUnavailable:
+        why = "it is a file" if self.folder.is_file() else exc.strerror or str(exc)
+        return SenderUnavailable(f"DIGEST_OUTBOX_DIR={self.folder} is not a writable folder ({why}): "
+                                 "point it at one, or set DIGEST_SMTP_URL to send by SMTP")
+
+    def check(self) -> None:
+        """The folder exists (or can be made) and takes a file."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".check-"):
+                pass
+        except OSError as exc:
+            raise self._unavailable(exc) from None
+
     def send(self, sender: str, recipient: str, data: bytes) -> str:
+        try:
+            return self._write(recipient, data)
+        except OSError as exc:  # the folder went away or filled up: nothing was written for this message
+            raise self._unavailable(exc) from None
+
+    def _write(self, recipient: str, data: bytes) -> str:
         msg = message_from_bytes(data, policy=policy.default)
         edition = re.sub(r"[^0-9-]", "", msg.get("X-Digest-Edition", "")) or "messages"
         folder = self.folder / edition
@@ -114,7 +142,11 @@ class OutboxSender:
 
     def close(self) -> None:
         if self.written:
-            write_outbox_index(self.folder)
+            try:
+                write_outbox_index(self.folder)
+            except OSError as exc:
+                raise self._unavailable(exc) from None
+            self.written = []
 
 
 def write_outbox_index(folder: Path) -> Path:
@@ -162,6 +194,9 @@ class SmtpSender:
         self._conn: smtplib.SMTP | None = None
         self._count = 0
         self._used_at = 0.0
+
+    def check(self) -> None:
+        """Nothing to check up front: an unreachable relay is transient and handled per batch."""
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=self.config.cafile)
@@ -232,7 +267,8 @@ class SmtpSender:
             raise self._refused(exc.smtp_code, exc.smtp_error) from None
         except UnicodeEncodeError:  # a non-ASCII address: smtplib cannot even say it
             self._reset()
-            raise PermanentError(f"address not representable in SMTP: {recipient!r}") from None
+            raise PermanentError(f"address not representable in SMTP: {recipient!r}",
+                                 reply_class=ReplyClass(RECIPIENT)) from None
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
             timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)

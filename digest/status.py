@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from digest.delivery_report import plural
+from digest.replies import SENDER, classify_reply, sender_problem
 from digest.models import Digest, Paper, Source, Subscriber
 
 STATES = ("pending", "sending", "sent", "skipped", "failed", "suppressed")
@@ -23,7 +25,8 @@ class StatusReport:
     digests: list[list] = field(default_factory=list)
     oldest_pending: str | None = None
     skips: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # the sender problems first, then one line per digest
+    sender_problems: list[str] = field(default_factory=list)
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -79,4 +82,19 @@ def get_status(session: Session, now: dt.datetime, days: int = 3) -> StatusRepor
     ):
         line = f"{date} {email}: {state}: {reason or ''}{' — ' + error if error else ''}"
         (report.failures if state == "failed" else report.skips).append(line)
+    report.sender_problems = get_sender_problems(session, since)
+    report.failures[:0] = report.sender_problems
     return report
+
+
+def get_sender_problems(session: Session, since: dt.date) -> list[str]:
+    """One line per kind of refusal blamed on us (policy/spam, DMARC, size, routing), with what to check."""
+    by_status: Counter = Counter()
+    for (error,) in session.execute(select(Digest.last_error).where(
+            Digest.edition_date >= since, Digest.state == "failed", Digest.failure_class == SENDER)):
+        by_status[classify_reply(None, error or "").status] += 1
+    lines = []
+    for status, count in sorted(by_status.items(), key=lambda kv: (-kv[1], kv[0] or "")):
+        what, hint = sender_problem(status)
+        lines.append(f"sender problem: {plural(count, 'digest')} refused by the relay {what} — {hint}")
+    return lines

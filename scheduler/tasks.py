@@ -85,6 +85,15 @@ def deliver_batch(self, digest_ids: list[int]) -> dict:
     return dict(report.counts)
 
 
+def check_broker(url: str, timeout: float = 3.0) -> None:
+    """Raise (a redis error) unless the broker at `url` answers now; asked before planning work for it."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
 def enqueue_batches(batches: list[list[int]]) -> int:
     """Queue planned batches on the workers (`digest send --enqueue`)."""
     return _enqueue(batches)
