@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from digest import __version__
-from digest.config import ConfigError, Settings, load_settings
+from digest.config import ConfigError, EnvironmentProblem, Settings, load_settings
 
 
 SOURCE_COLUMNS = ["source", "kind", "last success", "status", "failures", "last counts / error"]
@@ -41,7 +41,50 @@ def table(rows: list[list], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class DigestGroup(click.Group):
+    """The root group: the one place where environment failures become one line and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - only environment failures are translated; the rest re-raised
+            message = _environment_message(ctx, exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+def _environment_message(ctx: click.Context, exc: Exception) -> str | None:
+    """One line for a database or path the machine cannot serve, naming the setting; None for anything else."""
+    from sqlalchemy import exc as sa_exc
+
+    from digest.db import unavailable
+
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+    if isinstance(exc, EnvironmentProblem):
+        return str(exc)
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError)) and settings is not None:
+        return str(unavailable(settings.database_url, exc))  # e.g. the server went away mid-command
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{_setting_of(settings, exc.filename)}{exc.filename}: {exc.strerror or exc}; check the path and its permissions"
+    return None
+
+
+def _setting_of(settings: Settings | None, filename) -> str:
+    """'DIGEST_OUTBOX_DIR=... ' when the path lies in a configured folder, so the user knows what to change."""
+    if settings is None:
+        return ""
+    path = Path(str(filename)).absolute()
+    for name, folder in (("DIGEST_OUTBOX_DIR", settings.outbox_dir), ("DIGEST_DATA_DIR", settings.data_dir)):
+        folder = folder.absolute()
+        if path == folder or folder in path.parents:
+            return f"{name}={folder}: "
+    return ""
+
+
+@click.group(cls=DigestGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="digest")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -55,6 +98,7 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = load_settings()
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    ctx.obj.prepare_data_dir()
 
 
 def _session(settings: Settings):
@@ -249,6 +293,8 @@ def ingest(ctx, sources, kind) -> None:
     """Ingest papers from SOURCES: feed URLs, file paths, configured source names, or 'seeds'.
 
     With no SOURCES, ingests every configured source (DIGEST_SOURCES and `digest sources add`).
+    Exit status: 0 when every source was read, 1 when any failed (named on the last line),
+    2 for a usage error (nothing is ingested then).
 
     \b
     Example:
@@ -261,17 +307,32 @@ def ingest(ctx, sources, kind) -> None:
     settings = settings_of(ctx)
     if kind and kind not in KINDS:
         raise UserError(f"unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-    with _session(settings)() as session:
-        specs = ([ingest_mod.resolve_spec(session, s, kind) for s in sources] if sources
-                 else configured_specs(settings, session))
+    try:
+        with _session(settings)() as session:
+            specs = ([ingest_mod.resolve_spec(session, s, kind) for s in sources] if sources
+                     else configured_specs(settings, session))
+        for spec in specs:
+            if spec.one_off:
+                ingest_mod.check_readable(spec)
+    except ingest_mod.SourceError as exc:  # checked at the door: nothing ingested, no sources row written
+        raise UserError(str(exc)) from None
     if not specs:
         raise UserError("no sources: name one, or set DIGEST_SOURCES")
     summaries = _ingest_with_progress(settings, specs)
-    totals = {k: sum(getattr(s, k) for s in summaries) for k in ("new", "updated", "unchanged", "problems")}
-    click.echo(f"total: {totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
-               f"{totals['problems']} problems")
-    if all(s.status == "error" for s in summaries):
-        raise UserError("no source could be read")
+    if len(summaries) > 1:
+        totals = {k: sum(getattr(s, k) for s in summaries) for k in ("new", "updated", "unchanged", "problems")}
+        click.echo(f"total: {totals['new']} new, {totals['updated']} updated, {totals['unchanged']} unchanged, "
+                   f"{ingest_mod.plural(totals['problems'], 'problem')}")
+    _fail_if_any_source_failed(summaries)
+
+
+def _fail_if_any_source_failed(summaries) -> None:
+    """Exit status 1 naming the sources that could not be read (the others were ingested)."""
+    from digest.ingest import plural
+
+    failed = [s.source for s in summaries if s.status == "error"]
+    if failed:
+        raise click.ClickException(f"{plural(len(failed), 'source')} failed: {', '.join(failed)}")
 
 
 def _ingest_with_progress(settings, specs):
@@ -302,6 +363,7 @@ def run(ctx) -> None:
     """The daily job: ingest every configured source, then deliver every digest that is due.
 
     A digest is due once a day, at or after the subscriber's local send hour.
+    Exit status 1 when a source could not be read (the digests are still sent).
 
     \b
     Example:
@@ -312,8 +374,9 @@ def run(ctx) -> None:
     settings = settings_of(ctx)
     with _session(settings)() as session:
         specs = configured_specs(settings, session)
-    _ingest_with_progress(settings, specs)
+    summaries = _ingest_with_progress(settings, specs)
     _print_delivery(send_due(settings, now_utc(), respect_hour=True))
+    _fail_if_any_source_failed(summaries)
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -433,19 +496,46 @@ def preview(ctx, email, out) -> None:
     Example:
       digest preview ada@example.org --out /tmp/ada.html
     """
+    import re
+
     from digest import subscriptions as subs
     from digest.preview import render_preview
 
     settings = settings_of(ctx)
+    try:
+        subs.normalise_email(email)
+    except subs.SubscriptionError as exc:
+        raise UserError(str(exc)) from None
     with _session(settings)() as session:
         subscriber = subs.get_subscriber(session, email)
         if subscriber is None:
             raise UserError(f"no subscriber {email!r}")
         rendered, count, skip = render_preview(settings, session, subscriber, now_utc())
-    path = Path(out or f"preview-{subscriber.email_key}.html")
-    path.write_text(rendered.html, encoding="utf-8")
+    # An address may hold '/' or other characters a file name must not: the default name keeps a safe subset.
+    path = Path(out or f"preview-{re.sub(r'[^A-Za-z0-9@._+-]', '_', subscriber.email_key)}.html")
+    _write_whole(path, rendered.html)
     click.echo(f"{count} papers; subject: {rendered.subject}" if count else f"no papers: it would be skipped ({skip})")
     click.echo(f"wrote {path.resolve()}")
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename: never a half-written file at `path`."""
+    import os
+    import tempfile
+
+    if path.exists() and not path.is_file():  # a device or folder is never replaced by a rename (/dev/full)
+        raise click.ClickException(f"cannot write {path}: not a regular file; choose a file path with --out")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc} (is {path.parent} a writable folder?)") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @cli.command()

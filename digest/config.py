@@ -31,6 +31,13 @@ class ConfigError(ValueError):
     """An environment variable holds a value digest cannot use."""
 
 
+class EnvironmentProblem(Exception):
+    """A well-formed setting the machine cannot serve (a path not writable, a database not reachable).
+
+    The message is one line naming the setting and what to do; the CLI exits 1 with it.
+    """
+
+
 @dataclass(frozen=True)
 class SmtpConfig:
     """Where and how to hand messages to the relay."""
@@ -94,6 +101,18 @@ class Settings:
     @property
     def uses_outbox(self) -> bool:
         return self.smtp is None
+
+    def prepare_data_dir(self) -> Path:
+        """Create DIGEST_DATA_DIR if missing; EnvironmentProblem (one line) if it is a file or cannot be made."""
+        where = f"DIGEST_DATA_DIR={self.data_dir}"
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise EnvironmentProblem(f"{where}: is a file, not a folder; set DIGEST_DATA_DIR to a folder")
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EnvironmentProblem(f"{where}: cannot create the folder ({exc.strerror or exc}); "
+                                     "set DIGEST_DATA_DIR to a writable folder") from None
+        return self.data_dir
 
     def signing_key(self) -> str:
         """DIGEST_SECRET_KEY, else a random key kept in the data folder."""
@@ -215,7 +234,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
     secret = _get(env, "DIGEST_SECRET_KEY")
     if secret is not None and len(secret) < 16:
         raise ConfigError("DIGEST_SECRET_KEY: must be at least 16 characters")
-    sources = tuple(s.strip() for s in re.split(r"[,\n]", _get(env, "DIGEST_SOURCES", DEFAULT_SOURCES)) if s.strip())
+    sources = _parse_sources(_get(env, "DIGEST_SOURCES", DEFAULT_SOURCES))
     from_address = parse_from(_get(env, "DIGEST_FROM", DEFAULT_FROM))
     return Settings(
         data_dir=data_dir,
@@ -244,6 +263,53 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         dkim=_parse_dkim(env, from_address),
         unsubscribe_mailto=_parse_mailto(env),
     )
+
+
+SOURCE_NAME_MAX = 200  # the sources.name column
+
+
+def validate_source_name(name: str, variable: str = "") -> str:
+    """A name that fits the column and prints on one line, or ConfigError (prefixed with `variable`)."""
+    where = f"{variable}: " if variable else ""
+    if not name or len(name) > SOURCE_NAME_MAX:
+        raise ConfigError(f"{where}a source name needs 1 to {SOURCE_NAME_MAX} characters, got {name[:60]!r}")
+    if any(not ch.isprintable() for ch in name) or name == "seeds" or "=" in name:
+        raise ConfigError(f"{where}invalid source name {name[:60]!r} (printable characters, no '=', not 'seeds')")
+    return name
+
+
+def validate_source_location(location: str, variable: str = "") -> str:
+    """An http(s) URL with a host, or a file path; any other scheme (ftp:, javascript:) is refused."""
+    where = f"{variable}: " if variable else ""
+    shown = repr(location[:200])
+    if not location or any(not ch.isprintable() for ch in location):
+        raise ConfigError(f"{where}invalid location {shown}")
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", location)
+    if scheme and len(scheme.group(1)) > 1:  # one letter is a Windows drive (C:\\feeds)
+        try:
+            parts = urlsplit(location)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError(f"{where}not a valid URL: {shown}") from None
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ConfigError(f"{where}only http:// and https:// URLs (or a file path), got {shown}")
+        if not parts.hostname:
+            raise ConfigError(f"{where}URL without a host: {shown}")
+    return location
+
+
+def _parse_sources(raw: str) -> tuple[str, ...]:
+    """DIGEST_SOURCES: names, URLs, paths or name=location items, separated by commas or new lines."""
+    items = [s.strip() for s in re.split(r"[,\n]", raw.strip().strip(","))]
+    for item in items:
+        if not item:
+            raise ConfigError(f"DIGEST_SOURCES: empty item in {raw[:200]!r} (two commas in a row?)")
+        name, location = item, item
+        if "=" in item and not item.startswith(("http://", "https://", "/", ".")):
+            name, location = (part.strip() for part in item.split("=", 1))
+            validate_source_name(name, "DIGEST_SOURCES")
+        validate_source_location(location, "DIGEST_SOURCES")
+    return tuple(items)
 
 
 def _parse_queue(env: dict) -> str:

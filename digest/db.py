@@ -8,11 +8,71 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, exc as sa_exc, inspect
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from digest.config import EnvironmentProblem
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+CONNECT_TIMEOUT = 10  # seconds; a host that drops packets must not hang a command
+
+
+class DatabaseUnavailable(EnvironmentProblem):
+    """DIGEST_DATABASE_URL names a database we cannot open; one line saying which and what to do."""
+
+
+def masked_url(url: str) -> str:
+    """The URL as the user wrote it, password hidden."""
+    try:
+        text = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown without its credentials
+        text = url.split("@")[-1]
+    return text.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+# (what the driver says, in lower case) -> (what it means, what to do)
+_REASONS = (
+    ("does not exist", None, "create it (e.g. createdb) or fix DIGEST_DATABASE_URL"),
+    ("connection refused", "connection refused", "start the database server or fix the host/port in DIGEST_DATABASE_URL"),
+    ("failed to resolve host", "unknown host", "fix the host name in DIGEST_DATABASE_URL"),
+    ("name or service not known", "unknown host", "fix the host name in DIGEST_DATABASE_URL"),
+    ("password authentication failed", "password authentication failed", "fix the user or password in DIGEST_DATABASE_URL"),
+    ("timeout expired", "no answer from the server", "check the host/port in DIGEST_DATABASE_URL and the network"),
+    ("file is not a database", "the file is not a SQLite database", "point DIGEST_DATABASE_URL at a digest database file or a new path"),
+    ("unable to open database file", "cannot open the database file", "point DIGEST_DATABASE_URL at a writable file in an existing folder"),
+    ("readonly database", "the database file is read-only", "make it writable or point DIGEST_DATABASE_URL elsewhere"),
+)
+
+
+def unavailable(url: str, error: BaseException) -> DatabaseUnavailable:
+    """Translate a driver or file-system error about `url` into one line: setting, masked URL, cause, remedy."""
+    raw = str(getattr(error, "orig", None) or error)
+    text = " ".join(raw.split())  # the driver's message may span lines
+    lowered = text.lower()
+    reason, remedy = text[:200], "check DIGEST_DATABASE_URL and that the database is running"
+    for needle, meaning, todo in _REASONS:
+        if needle in lowered:
+            reason = meaning or _quoted_phrase(text, needle)
+            remedy = todo
+            break
+    if reason.startswith("role "):
+        remedy = "fix the user in DIGEST_DATABASE_URL or create that role (createuser)"
+    if isinstance(error, OSError):
+        reason = f"cannot create the folder {error.filename} ({error.strerror})" if error.filename else str(error)
+        remedy = "create it or point DIGEST_DATABASE_URL at a writable place"
+    return DatabaseUnavailable(f"DIGEST_DATABASE_URL={masked_url(url)}: {reason}; {remedy}")
+
+
+def _quoted_phrase(text: str, needle: str) -> str:
+    # 'FATAL:  database "nosuchdb" does not exist' -> 'database "nosuchdb" does not exist'
+    start = text.lower().find(needle)
+    head = text[:start].rstrip()
+    for lead in ("database ", "role "):
+        at = head.rfind(lead)
+        if at != -1:
+            return text[at:start + len(needle)]
+    return text[max(0, start - 60):start + len(needle)]
 
 
 def utcnow() -> dt.datetime:
@@ -26,7 +86,7 @@ def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _check_sqlite_path(url, Path(path))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -38,7 +98,19 @@ def get_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT})
+
+
+def _check_sqlite_path(url: str, path: Path) -> None:
+    """A folder is not a database file; the file's folder is created (the data folder on first use)."""
+    if path.is_dir():
+        raise DatabaseUnavailable(f"DIGEST_DATABASE_URL={masked_url(url)}: {path} is a folder, not a database "
+                                  f"file; point it at a file such as {path / 'digest.sqlite3'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unavailable(url, exc) from None
 
 
 def session_factory(url: str) -> sessionmaker[Session]:
@@ -90,9 +162,15 @@ _ready: set[str] = set()
 
 
 def ensure_schema(url: str) -> None:
-    """Upgrade once per process per URL (commands do it implicitly on first use)."""
+    """Upgrade once per process per URL (commands do it implicitly on first use).
+
+    A database that cannot be reached or opened raises DatabaseUnavailable.
+    """
     if url not in _ready:
-        upgrade(url)
+        try:
+            upgrade(url)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DatabaseError, OSError) as exc:
+            raise unavailable(url, exc) from None
         _ready.add(url)
 
 

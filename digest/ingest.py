@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from digest import fetch as fetch_mod
 from digest import features
+from digest.config import ConfigError, validate_source_location, validate_source_name
 from digest.models import Paper, Source
 from digest.resources import resource_dir
 from digest.sources import PaperEntry, ParseResult, UnknownKind, detect_kind, parse
@@ -35,6 +36,9 @@ class SourceSpec:
     name: str
     location: str
     kind: str
+    # Named on the command line and neither seeds nor configured: if it cannot be read,
+    # it is refused and leaves no sources row behind.
+    one_off: bool = False
 
     @property
     def is_url(self) -> bool:
@@ -53,12 +57,24 @@ class IngestSummary:
     problems: int = 0
     message: str | None = None
     problem_list: list[str] = field(default_factory=list)
+    papers: int | None = None  # what the source held at its last read (when nothing changed since)
 
     def line(self) -> str:
-        text = f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged, {self.problems} problems"
-        if self.status not in ("ok",):
+        if self.status in ("unchanged", "not-modified"):
+            why = "unchanged since last ingest" if self.status == "unchanged" else "not modified since last ingest"
+            return f"{self.source}: {why}" + (f" ({plural(self.papers, 'paper')})" if self.papers is not None else "")
+        if self.status == "error":
+            return f"{self.source}: failed: {(self.message or '').removeprefix(self.source + ': ')}"
+        text = (f"{self.source}: {self.new} new, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{plural(self.problems, 'problem')}")
+        if self.status != "ok":
             text += f" [{self.status}{': ' + self.message if self.message else ''}]"
         return text
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 problem', '2 problems'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def seeds_spec() -> SourceSpec:
@@ -76,13 +92,29 @@ def resolve_spec(session: Session, text: str, kind: str | None = None) -> Source
     name, location = text, text
     if "=" in text and not text.startswith(("http://", "https://", "/", ".")):
         name, location = (part.strip() for part in text.split("=", 1))
-    if location.startswith(("http://", "https://")):
-        return SourceSpec(name, location, kind or detect_kind(location))
-    path = Path(location).expanduser()
-    location = str(path.resolve())
-    if name == text:
-        name = path.name
-    return SourceSpec(name, location, kind or detect_kind(location, _head(path)))
+    try:
+        validate_source_location(location)
+        if location.startswith(("http://", "https://")):
+            return SourceSpec(validate_source_name(name), location, kind or detect_kind(location), one_off=True)
+        path = Path(location).expanduser()
+        location = str(path.resolve())
+        if name == text:
+            name = path.name
+        validate_source_name(name)
+    except ConfigError as exc:
+        raise SourceError(str(exc)) from None
+    return SourceSpec(name, location, kind or detect_kind(location, _head(path)), one_off=True)
+
+
+def check_readable(spec: SourceSpec) -> None:
+    """A file named on the command line must be there: a typo is the user's, refused before anything runs."""
+    if spec.is_url or spec.name == SEEDS_NAME:
+        return
+    path = Path(spec.location)
+    if not path.exists():
+        raise SourceError(f"{spec.location}: no such file")
+    if not path.is_file():
+        raise SourceError(f"{spec.location}: not a file")
 
 
 def _head(path: Path) -> bytes | None:
@@ -280,6 +312,15 @@ def parse_source(spec: SourceSpec, data: bytes) -> ParseResult:
 def ingest_source(session: Session, spec: SourceSpec, now: dt.datetime,
                   fetcher: Callable = fetch_mod.fetch) -> IngestSummary:
     """Ingest one source and record its health; never raises for a bad feed."""
+    known = session.scalar(select(Source.id).where(Source.name == spec.name)) is not None
+    summary = _ingest_source(session, spec, now, fetcher)
+    if summary.status == "error" and spec.one_off and not known:
+        # A one-off file or URL that could not be read was refused, not added: no sources row stays.
+        session.delete(session.scalar(select(Source).where(Source.name == spec.name)))
+    return summary
+
+
+def _ingest_source(session: Session, spec: SourceSpec, now: dt.datetime, fetcher: Callable) -> IngestSummary:
     source = get_or_create_source(session, spec, now)
     summary = IngestSummary(spec.name)
     try:
@@ -321,8 +362,11 @@ def _record_success(source: Source, summary: IngestSummary, status: str, now: dt
     source.last_status = status
     source.last_success_at = now
     source.consecutive_failures = 0
+    papers = summary.new + summary.updated + summary.unchanged
+    if status in ("unchanged", "not-modified"):  # nothing read: the source still holds what it held last time
+        papers = summary.papers = (source.last_counts or {}).get("papers")
     source.last_counts = {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
-                          "problems": summary.problems, "message": summary.message}
+                          "problems": summary.problems, "message": summary.message, "papers": papers}
     if summary.problem_list:
         source.last_error = summary.problem_list[0]
         source.last_error_at = now
@@ -333,25 +377,23 @@ def add_source(session: Session, name: str, location: str, kind: str | None, now
                fetcher: Callable | None = None) -> Source:
     """Register a source for the daily job; the kind is checked, a file path must exist.
 
-    With a `fetcher`, a URL is read once: unreachable, or a feed that reports
-    an error (arXiv's "Feed error for query"), is refused with the reason; an
-    unset kind is taken from the bytes.
+    With a `fetcher`, the URL or file is read once: unreachable, unreadable, or
+    a feed that reports an error (arXiv's "Feed error for query"), is refused
+    with the reason; an unset kind is taken from the bytes.
     """
     from digest.sources import KINDS
 
-    name = name.strip()
-    if not name or name == SEEDS_NAME or "=" in name:
-        raise SourceError(f"invalid source name {name!r}")
+    try:
+        name = validate_source_name(name.strip())
+        location = validate_source_location(location.strip())
+    except ConfigError as exc:
+        raise SourceError(str(exc)) from None
     if kind is not None and kind not in KINDS:
         raise UnknownKind(f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-    location = location.strip()
-    if "://" in location and not location.startswith(("http://", "https://")):
-        raise SourceError(f"{location}: only http:// and https:// URLs (or a file path)")
     spec = resolve_spec(session, f"{name}={location}", kind)
-    if not spec.is_url and not Path(spec.location).is_file():
-        raise SourceError(f"{location}: no such file")
-    if spec.is_url and fetcher is not None:
-        _check_url(spec, fetcher, kind_given=kind is not None)
+    check_readable(spec)
+    if fetcher is not None:
+        _check_source(spec, fetcher, kind_given=kind is not None)
     source = session.scalar(select(Source).where(Source.name == name))
     if source is not None:
         source.url, source.kind, source.added = spec.location, spec.kind, True
@@ -363,7 +405,7 @@ def add_source(session: Session, name: str, location: str, kind: str | None, now
     return source
 
 
-def _check_url(spec: SourceSpec, fetcher: Callable, kind_given: bool) -> None:
+def _check_source(spec: SourceSpec, fetcher: Callable, kind_given: bool) -> None:
     data, _ = read_source(spec, None, fetcher)
     if not kind_given and spec.kind == "auto":
         spec.kind = detect_kind(spec.location, data or b"")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from sqlalchemy import select
@@ -27,7 +27,8 @@ class RunReport:
 
 def configured_specs(settings: Settings, session) -> list[ingest.SourceSpec]:
     """DIGEST_SOURCES entries, then sources added with `digest sources add`."""
-    specs = [ingest.resolve_spec(session, text) for text in settings.sources]
+    # Configured, so never one-off: a failure is recorded as the source's health.
+    specs = [replace(ingest.resolve_spec(session, text), one_off=False) for text in settings.sources]
     names = {s.name for s in specs}
     for source in session.scalars(select(Source).order_by(Source.name)):
         if source.added and source.name not in names:

@@ -46,7 +46,8 @@ def _source_detail(source: Source) -> str:
     counts = source.last_counts or {}
     if not counts:
         return ""
-    parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {counts.get('problems', 0)} problems"]
+    problems = counts.get("problems", 0)
+    parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {problems} problem{'' if problems == 1 else 's'}"]
     if counts.get("message"):
         parts.append(str(counts["message"])[:100])  # e.g. "no announcement in this feed (...)"
     if counts.get("problems") and source.last_error:

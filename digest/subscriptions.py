@@ -95,7 +95,7 @@ def validate_preferences(topics=(), categories=(), exclude=(), authors=(), timez
         raise SubscriptionError(f"cadence must be one of {', '.join(CADENCES)}, got {cadence!r}")
     return Preferences(
         topics=_clean_list(topics, "topics"),
-        categories=_clean_list(categories, "categories", 50),
+        categories=_known_categories(categories),
         exclude=_clean_list(exclude, "exclusions", 50),
         authors=_clean_list(authors, "authors", 50),
         timezone=timezone,
@@ -104,6 +104,16 @@ def validate_preferences(topics=(), categories=(), exclude=(), authors=(), timez
         cadence=cadence,
         min_score=float(min_score),
     )
+
+
+def _known_categories(values) -> list[str]:
+    # Checked against arXiv's taxonomy: a typo would otherwise match no paper, silently, for ever.
+    from digest.arxiv_categories import UnknownCategory, canonical_category
+
+    try:
+        return _clean_list([canonical_category(str(v)) for v in values or () if str(v).strip()], "categories", 50)
+    except UnknownCategory as exc:
+        raise SubscriptionError(str(exc)) from None
 
 
 def get_subscriber(session: Session, address: str) -> Subscriber | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from celery import Celery
+from celery import Celery, signals
 
-from digest.config import ConfigError, load_settings
+from digest.config import ConfigError, EnvironmentProblem, load_settings
 
 # One visibility timeout everywhere: Redis redelivers a message that is not
 # acknowledged within it, so every time limit below stays well under it and we
@@ -25,7 +25,11 @@ def make_app() -> Celery:
     queue = settings.queue
     tick, sweep = float(settings.tick_seconds), float(settings.sweep_seconds)
     app = Celery("digest", broker=settings.broker_url, include=["scheduler.tasks"])
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.prepare_data_dir()
+    except EnvironmentProblem as exc:
+        print(f"digest: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
     app.conf.update(
         # Side effects are idempotent (rows are claimed), so prefer redelivery
         # over loss: acknowledge after the task ran, and requeue when the
@@ -63,5 +67,21 @@ def make_app() -> Celery:
     )
     return app
 
+
+def check_database(**_kwargs) -> None:
+    """At worker start: a database the worker cannot reach stops it here, before it reports ready.
+
+    Otherwise it would take every task from the queue and fail each one.
+    """
+    from digest.db import ensure_schema
+
+    try:
+        ensure_schema(load_settings().database_url)
+    except EnvironmentProblem as exc:
+        print(f"digest: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None  # SystemExit, not Exception: Celery logs and ignores a signal handler's errors
+
+
+signals.worker_init.connect(check_database, weak=False)
 
 app = make_app()

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import SEED_LISTING, make_env
+from conftest import SEED_LISTING, free_port, make_env
 from digest.cli import cli
 from digest.db import session_factory
-from digest.models import Digest, Paper, Subscriber
+from digest.models import Digest, Paper, Source, Subscriber
 
 
 @pytest.fixture
@@ -217,22 +217,49 @@ def test_invalid_environment_value_is_refused_naming_the_variable(run):
     assert run("status", DIGEST_LEASE_SECONDS="soon").exit_code == 2
 
 
-def test_ingest_reports_an_unreadable_file_and_goes_on(run, tmp_path):
+def test_ingest_refuses_a_missing_file_before_reading_anything(run, tmp_path):
     listing = tmp_path / "listing.txt"
     listing.write_bytes(SEED_LISTING.read_bytes())
     result = run("ingest", str(tmp_path / "missing.xml"), str(listing))
-    assert result.exit_code == 0, result.output
-    assert "missing.xml" in result.output and "No such file" in result.output
-    assert "listing.txt: 158 new" in result.output
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"Error: {tmp_path / 'missing.xml'}: no such file"]
+    assert count(run.url, Paper) == 0 and count(run.url, Source) == 0
+
+
+def test_ingest_goes_on_past_a_failing_source_and_exits_1_naming_it(run, tmp_path):
+    listing = tmp_path / "listing.txt"
+    listing.write_bytes(SEED_LISTING.read_bytes())
+    gone = f"http://127.0.0.1:{free_port()}/rss/cs.LG"
+    result = run("ingest", gone, str(listing))
+    assert result.exit_code == 1, result.output
+    assert "listing.txt: 158 new" in result.output and "connection refused" in result.output
+    assert result.output.strip().splitlines()[-1] == f"Error: 1 source failed: {gone}"
     assert count(run.url, Paper) == 158
+    # the one-off URL was refused, not added: only the listing that was read has a row
+    assert [line.split()[0] for line in run("sources", "list").output.splitlines()[2:]] == ["listing.txt"]
+
+
+def test_ingest_of_a_configured_source_that_fails_exits_1_and_records_its_health(run, tmp_path):
+    result = run("ingest", DIGEST_SOURCES=f"seeds,{tmp_path / 'gone.xml'}")
+    assert result.exit_code == 1, result.output
+    assert "seeds: 158 new" in result.output and "gone.xml: failed:" in result.output
     status = run("status")
-    assert "missing.xml" in status.output and "error" in status.output
+    assert "gone.xml" in status.output and "error" in status.output
 
 
-def test_ingest_of_only_bad_sources_is_an_error(run, tmp_path):
-    result = run("ingest", str(tmp_path / "missing.xml"))
-    assert result.exit_code == 2
-    assert "no source could be read" in result.output
+def test_ingest_rerun_says_unchanged_without_zero_counts(run):
+    assert run("ingest", "seeds").exit_code == 0
+    again = run("ingest", "seeds")
+    assert again.exit_code == 0
+    assert again.output.strip() == "seeds: unchanged since last ingest (158 papers)"
+
+
+def test_ingest_counts_are_singular_for_one(run, tmp_path):
+    feed = tmp_path / "one.txt"
+    lines = SEED_LISTING.read_text().splitlines()
+    feed.write_text("\n".join(lines) + "\nA lonely title\n")
+    result = run("ingest", str(feed), "seeds")
+    assert "1 problem" in result.output and "1 problems" not in result.output
 
 
 def test_send_dry_run_records_nothing_then_send_and_force(run):

@@ -7,8 +7,10 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, make_env
+from conftest import FIXTURES, free_port, make_env
 from digest.cli import cli
+from digest.db import session_factory
+from digest.models import Source
 
 RSS = FIXTURES / "arxiv-rss-new"
 
@@ -21,6 +23,7 @@ def run(tmp_path, sqlite_url, monkeypatch):
     def invoke(*args):
         return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
 
+    invoke.url = sqlite_url
     return invoke
 
 
@@ -52,7 +55,7 @@ def test_unreachable_url_is_a_one_line_error(run):
     assert "connection refused" in result.output
     assert "gone" not in run("sources", "list").output
     ingested = run("ingest", url)
-    assert ingested.exit_code == 2 and "no source could be read" in ingested.output
+    assert ingested.exit_code == 1 and ingested.output.strip().splitlines()[-1] == f"Error: 1 source failed: {url}"
 
 
 def test_add_checks_the_url_and_takes_the_kind_from_the_content(run, httpserver):
@@ -78,3 +81,48 @@ def test_ingest_prints_a_summary_per_source_and_status_shows_health(run):
     assert "total: 3 new" in result.output
     status = run("status")
     assert "cs.CL_2026-08-01_weekend-empty.xml" in status.output and "no announcement" in status.output
+
+
+def _source_rows(url):
+    with session_factory(url)() as session:
+        return sorted((s.name, s.url, s.kind, s.last_status) for s in session.query(Source))
+
+
+GONE = f"http://127.0.0.1:{free_port()}/rss/cs.LG"
+STAT = str(RSS / "stat_2024-03-26_rss.xml")
+
+
+@pytest.mark.parametrize("args, status", [
+    (["ingest", "http://"], 2),
+    (["ingest", "http://[::1"], 2),
+    (["ingest", "ftp://example.org/feed.xml"], 2),
+    (["ingest", "javascript:alert(1)"], 2),
+    (["ingest", "/nonexistent/feed.xml"], 2),
+    (["ingest", "/tmp"], 2),
+    (["ingest", "seeds,,x"], 2),
+    (["ingest", f"bad\x01name={STAT}"], 2),
+    (["ingest", f"tab\tname={GONE}"], 2),
+    (["ingest", f"={GONE}"], 2),
+    (["ingest", f"{'n' * 201}={STAT}"], 2),
+    (["ingest", STAT, "--kind", "gopher"], 2),
+    (["ingest", GONE], 1),
+    (["ingest", GONE, "--kind", "rss"], 1),
+    (["ingest", str(FIXTURES / "hf-daily" / "hf_daily_papers_2026-07-31_raw.json"), "--kind", "arxiv-api"], 1),
+    (["sources", "add", "esc\x1bname", STAT, "--no-check"], 2),
+    (["sources", "add", "", STAT], 2),
+    (["sources", "add", "n" * 201, STAT], 2),
+    (["sources", "add", "x", "ftp://example.org/feed.xml"], 2),
+    (["sources", "add", "x", "javascript:alert(1)"], 2),
+    (["sources", "add", "x", "http://", "--no-check"], 2),
+    (["sources", "add", "x", GONE, "--kind", "rss"], 2),
+    (["sources", "add", "x", "/tmp"], 2),
+    (["sources", "add", "x", str(RSS / "error_bad-archive-astroph_2024-11-28.xml")], 2),
+    (["sources", "add", "x", STAT, "--kind", "gopher"], 2),
+])
+def test_a_refused_ingest_or_add_leaves_the_sources_table_unchanged(run, args, status):
+    assert run("ingest", "seeds").exit_code == 0
+    before = _source_rows(run.url)
+    result = run(*args)
+    assert result.exit_code == status, result.output
+    assert "Traceback" not in result.output and result.output.strip().splitlines()[-1].startswith("Error: ")
+    assert _source_rows(run.url) == before
