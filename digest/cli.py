@@ -149,13 +149,28 @@ def demo(ctx: click.Context) -> None:
 
     settings = settings_of(ctx)
     started = time.perf_counter()
-    report = run_demo(settings, now_utc())
+    report = _delivering(lambda: run_demo(settings, now_utc()))
     for summary in report.ingested:
         click.echo(f"ingested {summary.line()}")
     _print_delivery(report.delivery)
     if settings.uses_outbox:
         click.echo(f"outbox: {(settings.outbox_dir / 'index.html').resolve()}")
     click.echo(f"done in {time.perf_counter() - started:.1f}s")
+    if not report.delivery.all_handled:
+        ctx.exit(1)
+
+
+def _delivering(work):
+    """Run a delivering job; a sender that cannot work (outbox not a folder, ...) is one line, exit 1.
+
+    The sender is checked before any row is claimed, so none is left behind.
+    """
+    from digest.mail import SenderUnavailable
+
+    try:
+        return work()
+    except SenderUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _print_delivery(report) -> None:
@@ -260,7 +275,8 @@ def unsubscribe(ctx, email) -> None:
 
 
 @cli.command()
-@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced"]), help="Only this status.")
+@click.option("--status", type=click.Choice(["pending", "active", "unsubscribed", "bounced", "complained", "suppressed"]),
+              help="Only this status.")
 @click.pass_context
 def subscribers(ctx, status) -> None:
     """List subscribers as a table.
@@ -363,7 +379,8 @@ def run(ctx) -> None:
     """The daily job: ingest every configured source, then deliver every digest that is due.
 
     A digest is due once a day, at or after the subscriber's local send hour.
-    Exit status 1 when a source could not be read (the digests are still sent).
+    Exit status 1 when a source could not be read (the digests are still sent), or
+    when a digest failed or is left for a later retry.
 
     \b
     Example:
@@ -375,8 +392,11 @@ def run(ctx) -> None:
     with _session(settings)() as session:
         specs = configured_specs(settings, session)
     summaries = _ingest_with_progress(settings, specs)
-    _print_delivery(send_due(settings, now_utc(), respect_hour=True))
+    report = _delivering(lambda: send_due(settings, now_utc(), respect_hour=True))
+    _print_delivery(report)
     _fail_if_any_source_failed(summaries)
+    if not report.all_handled:
+        ctx.exit(1)
 
 
 def _parse_date(value: str | None) -> dt.date | None:
@@ -408,8 +428,6 @@ def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
     """
     from digest import subscriptions as subs
     from digest.jobs import send_due
-    from digest.mail import SenderUnavailable
-
     settings = settings_of(ctx)
     edition = _parse_date(date_text)
     for email in emails:
@@ -429,11 +447,8 @@ def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
     if enqueue:
         _enqueue(settings, list(emails) or None, edition, force)
         return
-    try:
-        report = send_due(settings, now_utc(), respect_hour=False, emails=list(emails) or None,
-                          edition_date=edition, force=force)
-    except SenderUnavailable as exc:  # checked before any row is claimed; none is left behind
-        raise click.ClickException(str(exc)) from None
+    report = _delivering(lambda: send_due(settings, now_utc(), respect_hour=False, emails=list(emails) or None,
+                                          edition_date=edition, force=force))
     _print_delivery(report)
     if not report.all_handled:
         ctx.exit(1)

@@ -52,6 +52,10 @@ class SmtpConfig:
     cafile: str | None = None  # extra CA bundle (a private relay's self-signed certificate)
     verify: bool = True
 
+    def __repr__(self) -> str:  # never print the password
+        user = f"{self.username}@" if self.username else ""
+        return f"SmtpConfig({user}{self.host}:{self.port}, tls={self.tls})"
+
 
 @dataclass(frozen=True)
 class DkimConfig:
@@ -60,10 +64,6 @@ class DkimConfig:
     selector: str
     domain: str
     private_key: bytes = field(repr=False)
-
-    def __repr__(self) -> str:  # never print the password
-        user = f"{self.username}@" if self.username else ""
-        return f"SmtpConfig({user}{self.host}:{self.port}, tls={self.tls})"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ name, so several runs on one machine do not see each other's rows or tasks.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import uuid
@@ -23,6 +24,8 @@ REDIS_URL = os.environ.get("DIGEST_TEST_REDIS", "redis://127.0.0.1:6379/0")
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "feeds"
 SEED_LISTING = Path(__file__).resolve().parent / "fixtures" / "seeds" / "trending-papers-listing.txt"
 RUN_ID = uuid.uuid4().hex[:10]
+# The sample subscribers `digest demo` adds (seeds/subscribers.json): tests count digests against it.
+SAMPLE = len(json.loads((Path(__file__).resolve().parents[1] / "seeds" / "subscribers.json").read_text()))
 
 
 def _check_services() -> list[str]:

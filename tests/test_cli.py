@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import SEED_LISTING, free_port, make_env
+from conftest import SAMPLE, SEED_LISTING, free_port, make_env
 from digest.cli import cli
 from digest.db import session_factory
 from digest.models import Digest, Paper, Source, Subscriber
@@ -60,7 +60,7 @@ def test_demo_writes_one_eml_per_sample_subscriber_and_an_index(run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "seeds: 158 new" in result.output
     emls = sorted((tmp_path / "outbox").glob("*/*.eml"))
-    assert len(emls) == 6
+    assert len(emls) == SAMPLE
     index = (tmp_path / "outbox" / "index.html").read_text()
     for path in emls:
         assert path.relative_to(tmp_path / "outbox").as_posix() in index
@@ -71,8 +71,8 @@ def test_demo_writes_one_eml_per_sample_subscriber_and_an_index(run, tmp_path):
     again = run("demo")
     assert again.exit_code == 0
     assert "nothing new to send" in again.output
-    assert len(list((tmp_path / "outbox").glob("*/*.eml"))) == 6
-    assert count(run.url, Digest) == 6
+    assert len(list((tmp_path / "outbox").glob("*/*.eml"))) == SAMPLE
+    assert count(run.url, Digest) == SAMPLE
 
 
 def test_subscribe_then_list_then_unsubscribe(run):

@@ -155,3 +155,11 @@ def test_default_database_is_created_in_a_new_data_folder(tmp_path):
     assert status == 0, out
     assert (tmp_path / "new" / "data" / "digest.sqlite3").is_file()
     shutil.rmtree(tmp_path / "new")
+
+
+def test_smtp_settings_never_show_the_password_and_dkim_settings_never_show_the_key():
+    from digest.config import DkimConfig, SmtpConfig
+
+    shown = repr(SmtpConfig("relay.example.org", 587, "starttls", "user", "hunter2")) + repr(
+        DkimConfig("sel", "example.org", b"-----BEGIN PRIVATE KEY-----"))
+    assert "hunter2" not in shown and "PRIVATE" not in shown and "relay.example.org:587" in shown

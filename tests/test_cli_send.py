@@ -143,3 +143,23 @@ def test_enqueue_counts_read_in_the_singular(tmp_path, sqlite_url):
         assert redis.Redis.from_url(REDIS_URL).llen(queue) == 1
     finally:
         redis.Redis.from_url(REDIS_URL).delete(queue)
+
+
+@pytest.mark.parametrize("command", ["demo", "run"])
+def test_demo_and_run_exit_1_when_digests_are_left_for_retry(run, command):
+    """The daily job tells automation the truth too: a relay that is down is exit 1, and nothing is spent."""
+    closed = f"smtp://127.0.0.1:{free_port()}?timeout=2"
+    if command == "run":
+        run("ingest", "seeds")
+        run("subscribe", "ada@example.org", "--topic", "LLM quantization", "--hour", "0")
+    result = run(command, DIGEST_SMTP_URL=closed)
+    assert result.exit_code == 1, result.output
+    assert "left for retry (relay unavailable" in result.output
+    assert set(states(run.url)) == {"pending"} and set(attempts(run.url)) == {0}
+
+
+def test_demo_with_an_outbox_that_is_a_file_claims_nothing(run, tmp_path):
+    (tmp_path / "outbox-file").write_text("")
+    result = CliRunner().invoke(cli, ["demo"], env={**run.env, "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox-file")})
+    assert result.exit_code == 1 and "DIGEST_OUTBOX_DIR" in result.output, result.output
+    assert states(run.url).get("sending", 0) == 0

@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
-from conftest import make_env
+from conftest import SAMPLE, make_env
 from digest import delivery, ingest, jobs
 from digest.config import load_settings
 from digest.db import session_factory
@@ -16,7 +16,6 @@ from digest.mail import MemorySender, OutboxSender, SenderUnavailable
 from digest.models import Digest, Subscriber
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
-SAMPLE = 5
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
-from conftest import REDIS_URL, SmtpHandler, free_port, make_env
+from conftest import REDIS_URL, SAMPLE, SmtpHandler, free_port, make_env
 from digest import delivery, ingest, jobs, mail, render
 from digest.config import load_settings
 from digest.db import session_factory
@@ -19,7 +19,6 @@ from digest.models import Digest, Subscriber
 from digest.subscriptions import read_token
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
-SAMPLE = 6  # subscribers in seeds/subscribers.json
 
 
 @pytest.fixture(autouse=True)
