@@ -107,19 +107,24 @@ def chunked(ids: list[int], size: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def plan_tick(settings: Settings, now: dt.datetime) -> list[list[int]]:
-    """One scheduler tick: ingest the sources that are due, then plan due digests.
+def ingest_due(settings: Settings, now: dt.datetime) -> list[ingest.IngestSummary]:
+    """Ingest the configured sources not read within DIGEST_INGEST_INTERVAL_MINUTES."""
+    ensure_schema(settings.database_url)
+    with session_factory(settings.database_url)() as session:
+        specs = get_sources_due(settings, session, now)
+    return run_ingest(settings, specs, now) if specs else []
 
+
+def plan_tick(settings: Settings, now: dt.datetime) -> list[list[int]]:
+    """One scheduler tick: plan due digests with the papers already stored.
+
+    Ingestion is not part of it (the scheduler runs `ingest_due` as a task of
+    its own), so a source that hangs never holds up planning and sending.
     Returns the pending digest ids in batches; the rows are committed before
     this returns, so the caller may enqueue them at once.
     """
     ensure_schema(settings.database_url)
-    factory = session_factory(settings.database_url)
-    with factory() as session:
-        specs = get_sources_due(settings, session, now)
-    if specs:
-        run_ingest(settings, specs, now)  # ingestion runs before the sends that need it
-    with factory() as session:
+    with session_factory(settings.database_url)() as session:
         due = delivery.get_due(session, now, respect_hour=True)
         ids = delivery.bulk_plan(session, due, now)
     return chunked(ids, settings.batch_size)

@@ -73,13 +73,17 @@ def check_database(**_kwargs) -> None:
 
     Otherwise it would take every task from the queue and fail each one.
     """
-    from digest.db import ensure_schema
+    from digest.db import ensure_schema, get_engine
 
+    url = load_settings().database_url
     try:
-        ensure_schema(load_settings().database_url)
+        ensure_schema(url)
     except EnvironmentProblem as exc:
         print(f"digest: {exc}", file=sys.stderr)
         raise SystemExit(1) from None  # SystemExit, not Exception: Celery logs and ignores a signal handler's errors
+    # The pool processes are forked from this one: they must not inherit its open database
+    # connections (two processes on one socket garble the protocol: "received 4 results from BEGIN").
+    get_engine(url).dispose()
 
 
 signals.worker_init.connect(check_database, weak=False)

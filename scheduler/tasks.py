@@ -14,7 +14,12 @@ from digest.db import utcnow
 from digest import jobs
 
 log = logging.getLogger(__name__)
-TICK_LOCK = "digest:lock:tick"
+# Lock names carry the queue name: installations (or test runs) sharing one Redis keep their own locks.
+TICK_LOCK = "digest:lock:tick:{queue}"
+INGEST_LOCK = "digest:lock:ingest:{queue}"
+# Ingestion has its own time limit, under the app's: each fetch already has a total deadline, and a run
+# of many slow sources is cut here (the sources not reached are due first next time). The lock outlives it.
+INGEST_SOFT_TIME_LIMIT, INGEST_TIME_LIMIT = 600, 660
 STOPPING = threading.Event()
 
 
@@ -41,16 +46,19 @@ def _enqueue(batches: list[list[int]]) -> int:
 
 @shared_task(name="digest.tick")
 def tick() -> int:
-    """Ingest due sources, plan due digests, fan the batches out. One tick at a time, however many beats."""
+    """Start ingesting due sources, plan due digests, fan the batches out. One tick at a time, however many beats."""
     settings = _settings()
     client = redis.Redis.from_url(settings.broker_url)
     # Two beats would tick twice; the lock makes the second tick a no-op (the
     # per-row claim would make it harmless anyway, this just saves the work).
-    lock = client.lock(TICK_LOCK, timeout=600, blocking=False)
+    lock = client.lock(TICK_LOCK.format(queue=settings.queue), timeout=600, blocking=False)
     if not lock.acquire(blocking=False):
         log.info("tick skipped: another tick holds the lock")
         return 0
     try:
+        # Ingest in a task of its own: planning and sending go on with the papers already stored,
+        # however long a source takes to answer.
+        ingest_sources.delay()
         count = _enqueue(jobs.plan_tick(settings, utcnow()))
     finally:
         try:
@@ -59,6 +67,27 @@ def tick() -> int:
             pass
     log.info("tick: %d digests queued", count)
     return count
+
+
+@shared_task(name="digest.ingest", soft_time_limit=INGEST_SOFT_TIME_LIMIT, time_limit=INGEST_TIME_LIMIT)
+def ingest_sources() -> int:
+    """Ingest the configured sources that are due; one ingestion at a time, whatever the ticks."""
+    settings = _settings()
+    lock = redis.Redis.from_url(settings.broker_url).lock(INGEST_LOCK.format(queue=settings.queue), timeout=INGEST_TIME_LIMIT + 60,
+                                                          blocking=False)
+    if not lock.acquire(blocking=False):
+        log.info("ingest skipped: another ingestion is still running")
+        return 0
+    try:
+        summaries = jobs.ingest_due(settings, utcnow())
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            pass
+    for summary in summaries:
+        log.info("ingest %s", summary.line())
+    return len(summaries)
 
 
 @shared_task(name="digest.sweep")

@@ -7,6 +7,8 @@ Modes (changeable while running, per new connection):
 - "trickle": forward the server's bytes one at a time, `delay` seconds apart;
 - "refuse": accept and close at once (a relay that is down behind a load balancer).
 `kill()` cuts every open connection and stops listening (the proxy process dies).
+
+`TrickleServer` is a server of its own that answers every request one byte at a time.
 """
 
 from __future__ import annotations
@@ -102,3 +104,41 @@ class FaultProxy:
             self.sockets.clear()
 
     close = kill
+
+
+class TrickleServer:
+    """A raw TCP server on loopback that answers every connection by dribbling `payload` one byte at a time."""
+
+    def __init__(self, payload: bytes, every: float):
+        self.payload, self.every = payload, every
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed"
+        self.stop = threading.Event()
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
+
+    def _dribble(self, conn):
+        with conn:
+            conn.recv(65536)
+            for byte in self.payload:
+                if self.stop.wait(self.every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()

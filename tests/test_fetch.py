@@ -10,6 +10,7 @@ import pytest
 from werkzeug import Response
 
 from digest.fetch import USER_AGENT, FetchError, fetch, retry_after_seconds
+from faultproxy import TrickleServer
 
 
 class Sleeps(list):
@@ -119,46 +120,6 @@ def test_retry_after_accepts_seconds_and_http_dates():
     assert retry_after_seconds("120") == 120.0
     assert retry_after_seconds("Thu, 28 Nov 2024 17:00:10 GMT", now=1732813200.0) == 10.0
     assert retry_after_seconds("soon") is None
-
-
-class TrickleServer:
-    """A raw TCP server on loopback that answers every connection by dribbling `payload` one byte at a time."""
-
-    def __init__(self, payload: bytes, every: float):
-        import threading
-
-        self.payload, self.every = payload, every
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/feed"
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        import threading
-
-        while not self.stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._dribble, args=(conn,), daemon=True).start()
-
-    def _dribble(self, conn):
-        with conn:
-            conn.recv(65536)
-            for byte in self.payload:
-                if self.stop.wait(self.every):
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-
-    def close(self):
-        self.stop.set()
-        self.sock.close()
 
 
 BODY = b"<rss>" + b"x" * 10_000 + b"</rss>"

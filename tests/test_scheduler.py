@@ -22,6 +22,7 @@ from digest.jobs import run_ingest
 from digest.ingest import seeds_spec
 from digest.models import Digest
 from digest.subscriptions import subscribe, validate_preferences
+from faultproxy import TrickleServer
 from procs import restart_redis, start_beat, start_worker, wait_until
 
 pytestmark = pytest.mark.slow
@@ -64,8 +65,9 @@ def pipeline(tmp_path, pg_url, smtp_server):
                 prefs = validate_preferences(topics=[TOPICS[i % len(TOPICS)]], send_hour=0, max_papers=3)
                 subscribe(session, f"reader{i}@example.org", prefs, now)
 
-    def worker(name="w", **extra):
-        proc = start_worker({**env, **{k: str(v) for k, v in extra.items()}}, tmp_path / f"{name}-{len(procs)}.log")
+    def worker(name="w", concurrency=1, **extra):
+        proc = start_worker({**env, **{k: str(v) for k, v in extra.items()}}, tmp_path / f"{name}-{len(procs)}.log",
+                            concurrency=concurrency)
         procs.append(proc)
         return proc
 
@@ -222,3 +224,21 @@ def test_procfile_runs_web_worker_and_beat_under_honcho(pipeline, tmp_path):
         proc.stop(timeout=30)
     assert proc.popen.returncode is not None
     assert_exactly_one_each(p, 4)
+
+
+def test_a_source_that_hangs_never_holds_up_planning_or_sending(pipeline):
+    """Ingestion is a task of its own, under its own lock: a feed trickling a byte a second does not stop the day."""
+    p = pipeline
+    stuck = TrickleServer(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000, every=1.0)
+    try:
+        p.add_subscribers(4)
+        p.worker(DIGEST_SOURCES=f"stuck={stuck.url}", concurrency=2)
+        p.send("digest.tick")
+        wait_until(lambda: stuck.connections >= 1, 60, what="the ingestion to start reading the stuck source")
+        wait_until(lambda: p.states().get("sent") == 4, 60, what="4 digests sent while the source hangs")
+        p.send("digest.tick")  # a second tick while the first ingestion still hangs: no second reader
+        time.sleep(3)
+        assert stuck.connections == 1
+        assert_exactly_one_each(p, 4)
+    finally:
+        stuck.close()
