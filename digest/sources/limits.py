@@ -44,6 +44,8 @@ _MAGIC = ((b"\x1f\x8b", "gzip-compressed data"), (b"\x7fELF", "an executable"), 
           (b"PK\x03\x04", "a zip archive"), (b"\x89PNG", "an image"))
 _HTML = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
 _JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# Neither database stores these: PostgreSQL text refuses NUL, and lone surrogates (JSON "\ud800") are no UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def refusal(data: bytes) -> str | None:
@@ -97,7 +99,8 @@ def check_entry(entry: "PaperEntry", now: dt.datetime | None = None) -> "PaperEn
             raise ValueError(f"{label}: {problem}, skipped")
     return replace(
         entry,
-        abstract=_clip(entry.abstract if isinstance(entry.abstract, str) else "", MAX_ABSTRACT),
+        title=_stored(entry.title),
+        abstract=_clip(_stored(entry.abstract) if isinstance(entry.abstract, str) else "", MAX_ABSTRACT),
         authors=_names(entry.authors, MAX_NAME, MAX_AUTHORS),
         categories=_names(entry.categories, MAX_CATEGORY, MAX_CATEGORIES),
         url=_link(entry.url),
@@ -109,7 +112,9 @@ def check_entry(entry: "PaperEntry", now: dt.datetime | None = None) -> "PaperEn
 def _identity_problem(entry: "PaperEntry") -> str | None:
     if not isinstance(entry.key, str) or not entry.key or len(entry.key) > MAX_KEY:
         return f"key longer than {MAX_KEY} characters"
-    if not isinstance(entry.title, str) or not entry.title.strip():
+    if any(isinstance(value, str) and _UNSTORABLE.search(value) for value in (entry.key, entry.doi, entry.url)):
+        return "NUL or invalid character in its key or link"
+    if not isinstance(entry.title, str) or not _stored(entry.title).strip():
         return "no title"
     if len(entry.title) > MAX_TITLE:
         return f"title of {len(entry.title):,} characters"
@@ -152,6 +157,11 @@ def _short(value) -> str:
     return text[:40]
 
 
+def _stored(text: str) -> str:
+    """`text` without the characters no database column takes."""
+    return _UNSTORABLE.sub("", text) if _UNSTORABLE.search(text) else text
+
+
 def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -163,18 +173,20 @@ def _names(values, longest: int, most: int) -> list[str]:
     """Text items only, none longer than `longest` (an affiliation blob is no name), at most `most` of them."""
     if not isinstance(values, list):
         return []
-    return [v for v in values if isinstance(v, str) and 0 < len(v) <= longest][:most]
+    return [_stored(v) for v in values if isinstance(v, str) and 0 < len(v) <= longest and _stored(v)][:most]
 
 
 def _link(value: str | None) -> str | None:
     # Stored links end up in emails: http(s) only (the listing's JSON form gives them as found).
-    return value if isinstance(value, str) and value.lower().startswith(("http://", "https://")) else None
+    if not isinstance(value, str) or _UNSTORABLE.search(value):
+        return None
+    return value if value.lower().startswith(("http://", "https://")) else None
 
 
 def _detail(value):
     """A detail for the JSON `extra` column: clipped text, an in-range number, else nothing."""
     if isinstance(value, str):
-        return _clip(value, MAX_EXTRA) or None
+        return _clip(_stored(value), MAX_EXTRA) or None
     if isinstance(value, bool) or (_is_int(value) and abs(value) <= MAX_COUNT):
         return value
     if isinstance(value, float) and abs(value) <= MAX_COUNT:
