@@ -80,12 +80,15 @@ def test_a_50_mb_file_is_refused_within_bounded_memory(tmp_path):
         handle.write(b'<rss version="2.0"><channel><title>t</title>')
         item = b"<item><title>T</title><link>https://example.org/p</link><description>d</description></item>\n"
         handle.write(item * (50 * 1024 * 1024 // len(item)))
+    # Peak from /proc (VmHWM, this process image's own high-water mark): getrusage's ru_maxrss would carry
+    # over the pytest parent's peak across fork and exec.
     probe = (
-        "import resource, sys\n"
-        "from digest.cli import main\n"
+        "import re, sys\n"
+        "from digest.cli import main\ncode = None\n"
         f"sys.argv = ['digest', 'ingest', {str(big)!r}, {str(GOOD)!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
-        "print('peak-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 'exit', code)\n"
+        "peak = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print('peak-kb', peak, 'exit', code)\n"
     )
     env = {**os.environ, **make_env(tmp_path, f"sqlite:///{tmp_path / 'digest.sqlite3'}")}
     done = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True,
