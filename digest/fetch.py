@@ -14,8 +14,10 @@ Redirects are followed by hand, at most five, to http(s) URLs only.
 from __future__ import annotations
 
 import email.utils
+import os
 import random
 import socket
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -235,6 +237,38 @@ def _read_capped(response, url: str, max_bytes: int, deadline: float) -> bytes:
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise _Retryable(f"{url}: {_reason(exc)}") from None
     return b"".join(chunks)
+
+
+def read_file(path: str, max_bytes: int = MAX_BYTES, *, head: bool = False) -> bytes:
+    """A local file's bytes under the same cap as an HTTP body (`head`: its first `max_bytes`, never refused).
+
+    Only regular files: a FIFO would block ingest until someone writes to it, /dev/zero never ends, a
+    directory has no bytes. At most max_bytes + 1 bytes are read, so memory stays bounded whatever the size.
+    """
+    try:
+        # O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FetchError(f"{path}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    refusal = (f"{path}: is a directory, not a feed file" if stat.S_ISDIR(info.st_mode)
+               else f"{path}: not a regular file (a device, FIFO or socket); save the feed to a file"
+               if not stat.S_ISREG(info.st_mode)
+               else f"{path}: file of {info.st_size:,} bytes exceeds the {max_bytes:,}-byte limit"
+               if not head and info.st_size > max_bytes else None)
+    if refusal:
+        os.close(fd)
+        raise FetchError(refusal)
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise FetchError(f"{path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        if head:
+            return data[:max_bytes]
+        raise FetchError(f"{path}: file exceeds the {max_bytes:,}-byte limit")  # it grew while we read it
+    return data
 
 
 def _reason(exc) -> str:

@@ -119,10 +119,9 @@ def check_readable(spec: SourceSpec) -> None:
 
 def _head(path: Path) -> bytes | None:
     """The first bytes of a file, to sniff its kind; None if it cannot be read (ingest reports why)."""
-    try:
-        with path.open("rb") as handle:
-            return handle.read(64 * 1024)
-    except OSError:
+    try:  # never blocks: a FIFO or device is refused (ingest then says why)
+        return fetch_mod.read_file(str(path), 64 * 1024, head=True)
+    except fetch_mod.FetchError:
         return None
 
 
@@ -286,26 +285,30 @@ def record_failure(source: Source, message: str, now: dt.datetime, status: str =
 
 def read_source(spec: SourceSpec, source: Source | None, fetcher: Callable = fetch_mod.fetch):
     """(bytes, validators) of the source; bytes are None when the server says 304 Not Modified."""
-    if spec.is_url:
-        try:
-            result = fetcher(spec.location, etag=source.etag if source else None,
-                             last_modified=source.last_modified if source else None)
-        except fetch_mod.FetchError as exc:
-            raise SourceError(str(exc)) from None
-        return (None if result.not_modified else result.body), (result.etag, result.last_modified)
+    data, validators, _ = _read(spec, source, fetcher)
+    return data, validators
+
+
+def _read(spec: SourceSpec, source: Source | None, fetcher: Callable):
+    """(bytes, validators, final URL after redirects or None); a local file is capped like an HTTP body."""
     try:
-        return Path(spec.location).read_bytes(), (None, None)
-    except OSError as exc:
-        raise SourceError(f"{spec.location}: {exc.strerror or exc}") from None
+        if not spec.is_url:
+            return fetch_mod.read_file(spec.location), (None, None), None
+        result = fetcher(spec.location, etag=source.etag if source else None,
+                         last_modified=source.last_modified if source else None)
+    except fetch_mod.FetchError as exc:
+        raise SourceError(str(exc)) from None
+    data = None if result.not_modified else result.body
+    return data, (result.etag, result.last_modified), getattr(result, "url", None) or None
 
 
-def parse_source(spec: SourceSpec, data: bytes) -> ParseResult:
+def parse_source(spec: SourceSpec, data: bytes, now: dt.datetime | None = None) -> ParseResult:
     """Parse bytes as the spec's kind; a parser bug becomes an error result, not a crash."""
     try:
-        return parse(spec.kind, data, origin=spec.location)
+        return parse(spec.kind, data, origin=spec.location, now=now)
     except UnknownKind:
         raise
-    except Exception as exc:  # noqa: BLE001 - one bad source must not stop the others
+    except Exception as exc:  # noqa: BLE001 - one bad source must not stop the others (RecursionError, MemoryError too)
         return ParseResult(status="error", message=f"could not parse: {type(exc).__name__}: {exc}")
 
 
@@ -324,10 +327,11 @@ def _ingest_source(session: Session, spec: SourceSpec, now: dt.datetime, fetcher
     source = get_or_create_source(session, spec, now)
     summary = IngestSummary(spec.name)
     try:
-        data, validators = read_source(spec, source, fetcher)
+        data, validators, final_url = _read(spec, source, fetcher)
     except SourceError as exc:
         return _record_failure(source, summary, str(exc), now)
     source.last_attempt_at = now
+    _record_location(source, spec, final_url)
     if data is None:  # 304: one request, no parse, no paper written
         return _record_success(source, summary, "not-modified", now)
     digest_of_bytes = hashlib.sha256(data).hexdigest()
@@ -335,7 +339,7 @@ def _ingest_source(session: Session, spec: SourceSpec, now: dt.datetime, fetcher
         # Same bytes as last time (a server without validators): nothing to parse, nothing to write.
         source.etag, source.last_modified = validators
         return _record_success(source, summary, "unchanged", now)
-    result = parse_source(spec, data)
+    result = parse_source(spec, data, now)
     summary.problem_list = result.problems
     summary.problems = len(result.problems)
     if result.status == "error":
@@ -348,6 +352,17 @@ def _ingest_source(session: Session, spec: SourceSpec, now: dt.datetime, fetcher
     source.etag, source.last_modified = validators
     summary.message = result.message
     return _record_success(source, summary, result.status, now)
+
+
+def _record_location(source: Source, spec: SourceSpec, final_url: str | None) -> None:
+    """Keep where the URL now leads (`last_counts["final_url"]`) when redirects took it elsewhere: a feed that
+    moved should be re-added under its new address before the old one stops redirecting."""
+    counts = dict(source.last_counts or {})
+    if final_url and final_url != spec.location:
+        counts["final_url"] = final_url
+    else:
+        counts.pop("final_url", None)
+    source.last_counts = counts or None
 
 
 def _record_failure(source: Source, summary: IngestSummary, message: str, now: dt.datetime) -> IngestSummary:
@@ -365,8 +380,11 @@ def _record_success(source: Source, summary: IngestSummary, status: str, now: dt
     papers = summary.new + summary.updated + summary.unchanged
     if status in ("unchanged", "not-modified"):  # nothing read: the source still holds what it held last time
         papers = summary.papers = (source.last_counts or {}).get("papers")
+    moved = (source.last_counts or {}).get("final_url")
     source.last_counts = {"new": summary.new, "updated": summary.updated, "unchanged": summary.unchanged,
                           "problems": summary.problems, "message": summary.message, "papers": papers}
+    if moved:
+        source.last_counts["final_url"] = moved
     if summary.problem_list:
         source.last_error = summary.problem_list[0]
         source.last_error_at = now

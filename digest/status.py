@@ -40,18 +40,23 @@ def source_rows(session: Session) -> list[list]:
 
 
 def _source_detail(source: Source) -> str:
+    counts = source.last_counts or {}
+    # Redirected elsewhere: the operator should re-add the source under its new address.
+    moved = f"moved to {str(counts['final_url'])[:200]}" if counts.get("final_url") else ""
     if source.consecutive_failures and source.last_error:
         # Failing now: the reason is the news, not yesterday's counts.
-        return f"last error {_when(source.last_error_at)}: {source.last_error[:100]}"
-    counts = source.last_counts or {}
-    if not counts:
-        return ""
+        failing = f"last error {_when(source.last_error_at)}: {source.last_error[:100]}"
+        return "; ".join(filter(None, (failing, moved)))
+    if not counts.keys() - {"final_url"}:
+        return moved
     problems = counts.get("problems", 0)
     parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {problems} problem{'' if problems == 1 else 's'}"]
     if counts.get("message"):
         parts.append(str(counts["message"])[:100])  # e.g. "no announcement in this feed (...)"
     if counts.get("problems") and source.last_error:
         parts.append(f"first problem: {source.last_error[:100]}")
+    if moved:
+        parts.append(moved)
     return "; ".join(parts)
 
 

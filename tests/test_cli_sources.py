@@ -126,3 +126,27 @@ def test_a_refused_ingest_or_add_leaves_the_sources_table_unchanged(run, args, s
     assert result.exit_code == status, result.output
     assert "Traceback" not in result.output and result.output.strip().splitlines()[-1].startswith("Error: ")
     assert _source_rows(run.url) == before
+
+
+def test_a_source_that_redirects_shows_where_it_moved_to(run, httpserver):
+    body = (RSS / "cs.AI_2026-04-27_3items.xml").read_bytes()
+    httpserver.expect_request("/rss/cs.AI").respond_with_data("", status=301, headers={"Location": "/v2/rss/cs.AI"})
+    httpserver.expect_request("/v2/rss/cs.AI").respond_with_data(body)
+    assert run("sources", "add", "ai", httpserver.url_for("/rss/cs.AI")).exit_code == 0
+    assert run("ingest", "ai").exit_code == 0
+    moved = f"moved to {httpserver.url_for('/v2/rss/cs.AI')}"
+    assert moved in run("sources", "list").output
+    assert moved in run("status").output
+    # The feed later answers where it is configured: the note goes away, it is never stale.
+    httpserver.clear()
+    httpserver.expect_request("/rss/cs.AI").respond_with_data(body.replace(b"2604.21935", b"2604.99999"))
+    assert run("ingest", "ai").exit_code == 0
+    assert "moved to" not in run("sources", "list").output
+
+
+def test_a_moved_source_that_fails_after_the_move_still_says_where_it_went(run, httpserver):
+    httpserver.expect_request("/feed").respond_with_data("", status=302, headers={"Location": "/login"})
+    httpserver.expect_request("/login").respond_with_data(b"<!DOCTYPE html><html><body>Sign in</body></html>")
+    run("ingest", f"gone={httpserver.url_for('/feed')}")
+    listed = run("sources", "list").output
+    assert "not a feed: an HTML page" in listed and f"moved to {httpserver.url_for('/login')}" in listed

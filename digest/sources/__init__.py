@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from importlib import import_module
 
+from digest.sources import limits
+
 # kind -> module under digest.sources exposing parse(data: bytes, origin: str) -> ParseResult
 KINDS = {
     "arxiv-rss": "arxiv_rss",  # rss.arxiv.org /rss and /atom (old RDF feeds too)
@@ -58,12 +60,15 @@ class ParseResult:
     message: str | None = None
 
     def collect(self, items, build) -> "ParseResult":
-        """Append `build(item)` for each item; a ValueError skips that item and becomes a problem."""
+        """Append `build(item)` for each item; an item that cannot be read is skipped and becomes a problem."""
         for number, item in enumerate(items, 1):
             try:
                 self.entries.append(build(item))
             except ValueError as exc:
                 self.problems.append(f"entry {number}: {exc}")
+            except (TypeError, AttributeError, KeyError, OverflowError, RecursionError) as exc:
+                # A field of the wrong shape (a title that is an object, ...): this entry only, never the feed.
+                self.problems.append(f"entry {number}: unreadable ({type(exc).__name__}: {str(exc)[:100]}), skipped")
         return self
 
     def finish(self, *, valid: bool, empty_message: str, error_message: str = "no papers found") -> "ParseResult":
@@ -78,13 +83,36 @@ class UnknownKind(ValueError):
     """The user named a source kind we do not have."""
 
 
-def parse(kind: str, data: bytes, origin: str = "") -> ParseResult:
-    """Parse `data` as a source of `kind` ("auto": guess from `origin` and the bytes)."""
+def parse(kind: str, data: bytes, origin: str = "", now: dt.datetime | None = None) -> ParseResult:
+    """Parse `data` as a source of `kind` ("auto": guess from `origin` and the bytes).
+
+    Every kind goes through here: bytes that are no feed are refused, and each
+    entry is held to what can be stored (`limits.check_entry`, dates against
+    `now` when given); a bad entry is skipped and counted, the others kept.
+    """
     if kind not in KINDS:
         raise UnknownKind(f"unknown source kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    reason = limits.refusal(data)
+    if reason:
+        return ParseResult(status="error", message=f"not a feed: {reason}")
     if kind == "auto":
         kind = detect_kind(origin, data)
-    return import_module(f"digest.sources.{KINDS[kind]}").parse(data, origin=origin)
+    result = import_module(f"digest.sources.{KINDS[kind]}").parse(data, origin=origin)
+    return _checked(result, now)
+
+
+def _checked(result: ParseResult, now: dt.datetime | None) -> ParseResult:
+    """Only the entries that can be stored; each bad one is a problem naming it, and none left is an error."""
+    kept = []
+    for entry in result.entries:
+        try:
+            kept.append(limits.check_entry(entry, now))
+        except (ValueError, TypeError, AttributeError) as exc:
+            result.problems.append(str(exc))
+    if not kept and result.entries and result.status == "ok":
+        result.status, result.message = "error", result.problems[-1]
+    result.entries = kept
+    return result
 
 
 _URL_KINDS = (
@@ -133,8 +161,10 @@ def _json_kind(data: bytes) -> str:
     decide as the whole file would."""
     # The first megabyte is plenty for five items; a head may end inside a character.
     text = data[:_JSON_SNIFF_BYTES].decode("utf-8-sig", errors="ignore").lstrip()
-    if text.startswith("{") or _HF_OPENING.match(text):
-        return "hf-daily"  # its parser explains why a JSON object is not a paper list
+    if text.startswith("{") or _HF_OPENING.match(text) or limits.json_too_deep(text):
+        # Its parser explains why a JSON object is not a paper list; `parse` refuses JSON nested too deep
+        # before anything recurses into it (raw_decode below would).
+        return "hf-daily"
     decoder, items, at = json.JSONDecoder(), [], 1
     while len(items) < 5:  # the first few complete items, however much of the file follows
         at = _skip(text, at)

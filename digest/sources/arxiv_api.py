@@ -18,7 +18,7 @@ from digest.sources.xmlfeed import Item, read_feed
 def parse(data: bytes, origin: str = "") -> ParseResult:
     """Parse an arXiv API query response."""
     feed = read_feed(data)
-    result = ParseResult(problems=[f"malformed feed: {feed.bozo}"] if feed.bozo else [])
+    result = ParseResult(problems=feed.problems())
     errors = [item for item in feed.items if _is_error(item)]
     if errors:
         result.status = "error"

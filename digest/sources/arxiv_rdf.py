@@ -27,7 +27,7 @@ def parse(data: bytes, origin: str = "") -> ParseResult:
 
 
 def parse_feed(feed: Feed) -> ParseResult:
-    result = ParseResult(problems=[f"malformed feed: {feed.bozo}"] if feed.bozo else [])
+    result = ParseResult(problems=feed.problems())
     channel_date = parse_date(feed.date or feed.fields.get("dc_date"))
     result.collect(feed.items, lambda item: _entry(item, channel_date))
     return result.finish(valid=bool(feed.format) and not feed.bozo, empty_message="no announcement in this feed")

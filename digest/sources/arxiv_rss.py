@@ -29,7 +29,7 @@ def parse(data: bytes, origin: str = "") -> ParseResult:
 def parse_feed(feed: Feed) -> ParseResult:
     if feed.format == "rdf":
         return arxiv_rdf.parse_feed(feed)
-    result = ParseResult(problems=[f"malformed feed: {feed.bozo}"] if feed.bozo else [])
+    result = ParseResult(problems=feed.problems())
     title = clean_text(feed.title)
     if title.lower().startswith("feed error for query"):
         # A bad archive name: well-formed, no items. Not "no announcement".

@@ -19,7 +19,7 @@ _PLACEHOLDERS = {"no abstract available.", "no abstract available", "abstract no
 def parse(data: bytes, origin: str = "") -> ParseResult:
     """Parse RSS 1.0/2.0 or Atom bytes into entries."""
     feed = read_feed(data)
-    result = ParseResult(problems=[f"malformed feed: {feed.bozo}"] if feed.bozo else [])
+    result = ParseResult(problems=feed.problems())
     result.collect(feed.items, _entry)
     return result.finish(valid=bool(feed.format) and not feed.bozo,
                          empty_message="the feed is valid but has no entries", error_message="not a feed")

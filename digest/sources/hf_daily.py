@@ -9,10 +9,9 @@ stars are the popularity signal.
 
 from __future__ import annotations
 
-import json
-
 from digest.sources import PaperEntry, ParseResult
 from digest.sources.keys import arxiv_links, canonical_key, find_arxiv_id
+from digest.sources.limits import load_json
 from digest.sources.text import clean_text, parse_date, safe_url
 
 HF_PAPERS = "https://huggingface.co/papers/"
@@ -21,9 +20,9 @@ HF_PAPERS = "https://huggingface.co/papers/"
 def parse(data: bytes, origin: str = "") -> ParseResult:
     """Parse a daily_papers response."""
     try:
-        rows = json.loads(data.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return ParseResult(status="error", message=f"not JSON: {exc}")
+        rows = load_json(data.decode("utf-8-sig"))
+    except ValueError as exc:  # undecodable, not JSON, or nested too deep
+        return ParseResult(status="error", message=f"not a feed: not JSON: {exc}")
     if not isinstance(rows, list):
         detail = f": {clean_text(str(rows['error']))[:200]}" if isinstance(rows, dict) and "error" in rows else ""
         return ParseResult(status="error", message=f"not a Hugging Face daily papers list (expected a JSON list){detail}")

@@ -29,7 +29,9 @@ def find_arxiv_id(text: str | None) -> tuple[str, int | None] | None:
             return None
         match = bare
     version = match.group("version")
-    return match.group("id"), int(version) if version else None
+    # Read at most 30 digits: int() of thousands of digits raises, and a 30-digit version is already out of
+    # range for the entry check (digest.sources.limits), which skips the entry and says why.
+    return match.group("id"), int(version[:30]) if version else None
 
 
 def find_doi(text: str | None) -> str | None:

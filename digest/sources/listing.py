@@ -8,16 +8,19 @@ A listing has no dates: a paper is new when first seen.
 
 from __future__ import annotations
 
-import json
 import re
 
 from digest.sources import PaperEntry, ParseResult
 from digest.sources.keys import canonical_key, find_arxiv_id
-from digest.sources.text import clean_text
+from digest.sources.limits import load_json
+from digest.sources.text import clean_text, safe_url
 
 _CHROME = re.compile(r"^(get trending papers|subscribe$|sign in|log in)", re.I)
 _GLUED_BUTTON = re.compile(r"^Subscribe(?=[A-Z0-9])")
 _MIN_ABSTRACT = 120  # a title is a line; an abstract is a paragraph
+# What a listing looks like (the seeds: titles under 150 characters, abstracts under 2,000, plain text).
+_MAX_LINE = 20_000
+_MIN_PRINTABLE = 0.97
 
 
 def parse(data: bytes, origin: str = "") -> ParseResult:
@@ -25,8 +28,35 @@ def parse(data: bytes, origin: str = "") -> ParseResult:
     text = data.decode("utf-8", errors="replace").lstrip("\ufeff")
     if text.lstrip().startswith("["):
         return _parse_json(text)
+    refusal = _not_a_listing(text)
+    if refusal:
+        return ParseResult(status="error", message=f"not a feed: {refusal}")
+    result = _parse_pairs([clean_text(line) for line in text.splitlines()])
+    if not result.entries:
+        result.status = "error"
+        result.message = "no papers found in the listing"
+    elif len(result.problems) > len(result.entries):
+        # More lines out of place than papers: some text file, not a listing; its "papers" would be noise.
+        return ParseResult(status="error", problems=result.problems,
+                           message=f"not a feed: {len(result.problems)} of its lines are not title and abstract pairs")
+    return result
+
+
+def _not_a_listing(text: str) -> str | None:
+    """Why `text` does not look like a listing (undecodable, binary, or lines no page has), or None."""
+    sample = text[:200_000]
+    visible = [c for c in sample if not c.isspace()]
+    printable = sum(1 for c in visible if c.isprintable() and c != "\ufffd")
+    if visible and printable < _MIN_PRINTABLE * len(visible):
+        return "not plain text"
+    if any(len(line) > _MAX_LINE for line in text.splitlines()):
+        return f"a line longer than {_MAX_LINE:,} characters"
+    return None
+
+
+def _parse_pairs(lines: list[str]) -> ParseResult:
+    """Title line, abstract line; chrome and unpaired lines are skipped and counted."""
     result = ParseResult()
-    lines = [clean_text(line) for line in text.splitlines()]
     lines = [line for line in lines if line]
     pending_title: str | None = None
     for number, line in enumerate(lines, 1):
@@ -47,9 +77,6 @@ def parse(data: bytes, origin: str = "") -> ParseResult:
         pending_title = None
     if pending_title is not None:
         result.problems.append(f"last line: title {pending_title[:60]!r} has no abstract, skipped")
-    if not result.entries:
-        result.status = "error"
-        result.message = "no papers found in the listing"
     return result
 
 
@@ -60,22 +87,30 @@ def _entry(title: str, abstract: str, **fields) -> PaperEntry:
 
 
 def _parse_json(text: str) -> ParseResult:
-    result = ParseResult()
     try:
-        rows = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return ParseResult(status="error", message=f"invalid JSON listing: {exc}")
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict) or not clean_text(row.get("title")):
-            result.problems.append(f"item {index}: no title, skipped")
-            continue
-        result.entries.append(
-            _entry(
-                clean_text(row["title"]),
-                clean_text(row.get("abstract")),
-                authors=[clean_text(a) for a in row.get("authors", []) if clean_text(a)],
-                categories=[str(c) for c in row.get("categories", [])],
-                url=row.get("url"),
-            )
-        )
-    return result
+        rows = load_json(text)
+    except ValueError as exc:  # not JSON, or nested too deep
+        return ParseResult(status="error", message=f"not a feed: invalid JSON listing: {exc}")
+    if not isinstance(rows, list):
+        return ParseResult(status="error", message="not a feed: a JSON listing is a list of {title, abstract}")
+    return ParseResult().collect(rows, _json_entry)
+
+
+def _json_entry(row) -> PaperEntry:
+    if not isinstance(row, dict) or not clean_text(_text_or_none(row.get("title"))):
+        raise ValueError("no title, skipped")
+    return _entry(
+        clean_text(row["title"]),
+        clean_text(_text_or_none(row.get("abstract"))),
+        authors=[clean_text(a) for a in _list(row.get("authors")) if isinstance(a, str) and clean_text(a)],
+        categories=[c.strip() for c in _list(row.get("categories")) if isinstance(c, str) and c.strip()],
+        url=safe_url(_text_or_none(row.get("url"))),
+    )
+
+
+def _text_or_none(value) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []

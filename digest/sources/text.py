@@ -86,11 +86,14 @@ def parse_date(text: str | None) -> dt.datetime | None:
     except ValueError:
         try:
             value = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+    try:
+        return value.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 9999 with a negative offset, or year 1 with a positive one
+        return None
 
 
 def safe_url(value: str | None) -> str | None:

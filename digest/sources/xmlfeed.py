@@ -28,6 +28,8 @@ _PREFIXES = {
 _ITEM_TAGS = {"item", "entry"}
 _SKIP_TEXT = {"script", "style"}
 _FIELDS = ("arxiv_", "dc_", "prism_")
+# Markup in a title or summary is a few levels deep; thousands of levels is an attack on the reader's stack.
+MAX_DEPTH = 64
 
 
 @dataclass
@@ -58,6 +60,11 @@ class Feed:
     fields: dict[str, str] = field(default_factory=dict)
     items: list[Item] = field(default_factory=list)
     bozo: str | None = None
+    skipped: list[str] = field(default_factory=list)  # items that could not be read at all, with the reason
+
+    def problems(self) -> list[str]:
+        """The document's problems as one line each: why it was malformed, which items were skipped."""
+        return ([f"malformed feed: {self.bozo}"] if self.bozo else []) + self.skipped
 
 
 def read_feed(data: bytes) -> Feed:
@@ -78,14 +85,24 @@ def _split(tag: str) -> tuple[str, str]:
 
 
 def _text(elem: ET.Element) -> str:
-    """All text inside `elem`, skipping script and style elements entirely."""
+    """All text inside `elem`, skipping script and style elements entirely; iterative, depth-capped."""
     if len(elem) == 0:
         return elem.text or ""
-    parts = [elem.text or ""]
-    for child in elem:
-        if _split(child.tag)[1].lower() not in _SKIP_TEXT:
-            parts.append(_text(child))
-        parts.append(child.tail or "")
+    parts: list[str] = []
+    # A stack of pending work: an element to open, or a tail string to emit after its element's text.
+    stack: list[tuple[ET.Element | str, int]] = [(elem, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            parts.append(node)
+            continue
+        if depth > MAX_DEPTH:
+            raise ValueError(f"markup nested more than {MAX_DEPTH} elements deep, skipped")
+        parts.append(node.text or "")
+        for child in reversed(node):
+            stack.append((child.tail or "", depth + 1))
+            if _split(child.tag)[1].lower() not in _SKIP_TEXT:
+                stack.append((child, depth + 1))
     return "".join(parts)
 
 
@@ -106,7 +123,11 @@ def _from_tree(root: ET.Element) -> Feed:
             _channel_field(feed, child)
     if feed.format == "rdf":
         items = [c for c in root if _split(c.tag)[1] == "item"]
-    feed.items = [_item(elem) for elem in items]
+    for number, elem in enumerate(items, 1):
+        try:
+            feed.items.append(_item(elem))
+        except (ValueError, RecursionError) as exc:  # one unreadable item; the others are kept
+            feed.skipped.append(f"item {number}: {exc}")
     return feed
 
 
