@@ -147,6 +147,7 @@ def test_a_source_that_redirects_shows_where_it_moved_to(run, httpserver):
 def test_a_moved_source_that_fails_after_the_move_still_says_where_it_went(run, httpserver):
     httpserver.expect_request("/feed").respond_with_data("", status=302, headers={"Location": "/login"})
     httpserver.expect_request("/login").respond_with_data(b"<!DOCTYPE html><html><body>Sign in</body></html>")
-    run("ingest", f"gone={httpserver.url_for('/feed')}")
+    assert run("sources", "add", "gone", httpserver.url_for("/feed"), "--no-check").exit_code == 0
+    assert run("ingest", "gone").exit_code == 1
     listed = run("sources", "list").output
     assert "not a feed: an HTML page" in listed and f"moved to {httpserver.url_for('/login')}" in listed

@@ -28,7 +28,7 @@ def digest(tmp_path, *args, timeout=120, **env):
 
 def assert_refused_and_good_kept(tmp_path, bad: str, reason: str):
     status, out, err = digest(tmp_path, "ingest", bad, str(GOOD))
-    assert status == 0, err
+    assert status == 1, err  # a source failed: exit 1 names it, and the good one was read
     assert "Traceback" not in out + err
     refusal = [line for line in err.splitlines() if reason in line]
     assert len(refusal) == 1, err
@@ -70,8 +70,15 @@ def test_devices_fifos_and_directories_are_refused_in_one_line(tmp_path, what):
     elif what == "directory":
         (tmp_path / "feeds").mkdir()
         what = str(tmp_path / "feeds")
+    # Named on the command line: a usage error, refused before anything is read (exit 2, one line).
+    status, out, err = digest(tmp_path, "ingest", what, str(GOOD))
+    assert status == 2 and "Traceback" not in out + err and err.strip().splitlines() == [f"Error: {what}: not a file"]
+    # Configured (DIGEST_SOURCES): that source fails in one line, the others are read.
+    status, out, err = digest(tmp_path, "ingest", DIGEST_SOURCES=f"{what},{GOOD}")
     reason = "is a directory" if what.endswith("feeds") else "not a regular file"
-    assert_refused_and_good_kept(tmp_path, what, reason)
+    assert status == 1 and "Traceback" not in out + err, err
+    assert len([line for line in err.splitlines() if reason in line]) == 1, err
+    assert "3 new" in out
 
 
 def test_a_50_mb_file_is_refused_within_bounded_memory(tmp_path):
@@ -96,7 +103,7 @@ def test_a_50_mb_file_is_refused_within_bounded_memory(tmp_path):
     assert "exceeds the 20,971,520-byte limit" in done.stderr, done.stderr
     words = done.stdout.split()
     peak_kb, code = int(words[words.index("peak-kb") + 1]), words[words.index("exit") + 1]
-    assert code in ("0", "None") and "total: 3 new" in done.stdout
+    assert code == "1" and "total: 3 new" in done.stdout  # the big file's source failed; the good one was read
     assert peak_kb < 300 * 1024
 
 
@@ -106,7 +113,7 @@ def test_json_nested_100000_deep_is_refused_and_run_goes_on_to_deliver(tmp_path)
     env = {"DIGEST_SOURCES": f"{deep},seeds"}
     assert digest(tmp_path, "subscribe", "ada@example.org", "--hour", "0", **env)[0] == 0
     status, out, err = digest(tmp_path, "run", **env)
-    assert status == 0 and "Traceback" not in out + err, err
+    assert status == 1 and "Traceback" not in out + err, err  # a source failed, and the day went on
     assert "not a feed: JSON nested more than 64 levels deep" in err
     assert "seeds: 158 new" in out
     assert "1 sent" in out and list((tmp_path / "outbox").rglob("*.eml"))  # the day's digest went out
