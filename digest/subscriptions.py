@@ -11,12 +11,12 @@ import secrets
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from digest.addresses import AddressError, parse_address
 from digest.config import ConfigError, validate_timezone
 from digest.models import Digest, DigestItem, Paper, Subscriber
 
@@ -42,12 +42,12 @@ class TokenExpired(TokenError):
     """A signed link that was valid but is too old."""
 
 
-def normalise_email(address: str) -> str:
-    """Validate syntax (no DNS) and return the normalised address."""
+def normalise_email(address: str, *, ascii_only: bool = False) -> str:
+    """Validate syntax (no DNS) and return the normalised address; refuses anything but one plain mailbox."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise SubscriptionError(f"invalid email address {address!r}: {exc}") from None
+        return parse_address(address, ascii_only=ascii_only)[0]
+    except AddressError as exc:
+        raise SubscriptionError(str(exc)) from None
 
 
 def email_key(address: str) -> str:

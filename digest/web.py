@@ -265,10 +265,8 @@ def subscribe_page():
         log.info("honeypot filled from %s", client_ip())
         return _sent_page(form["email"])
     try:
-        address = subs.normalise_email(form["email"])
-        if not address.rpartition("@")[0].isascii():  # our relay connection does not speak SMTPUTF8
-            raise subs.SubscriptionError("addresses with accents or other non-ASCII letters before the @ "
-                                         "are not supported yet")
+        # Our relay connection does not speak SMTPUTF8: accents before the @ are refused here.
+        address = subs.normalise_email(form["email"], ascii_only=True)
         prefs = parse_preferences(form)
     except subs.SubscriptionError as exc:
         return _page("subscribe.html", 400, form=form, error=str(exc))
