@@ -12,7 +12,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes, policy
@@ -25,9 +24,9 @@ from urllib.request import HTTPCookieProcessor, build_opener
 import pytest
 from email_validator import validate_email
 from sqlalchemy import insert, select
-from werkzeug.serving import make_server
 
 from conftest import free_port, make_env
+from webserver import serving
 from digest import ingest, jobs
 from digest.config import ConfigError, load_settings
 from digest.db import session_factory
@@ -83,14 +82,8 @@ def served(tmp_path, sqlite_url, smtp_server):
     app = create_app(settings)
     app.extensions["digest"].limiter.prefix = f"digest-test:{uuid.uuid4().hex}"
     app.config["RATE_LIMITS"] = {"ip": (1000, 3600), "address": (1000, 3600)}
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(app, port):
         yield base, settings, handler
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 def post_sign_up(base: str, email: str) -> tuple[int, str]:
