@@ -228,6 +228,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
     if not re.match(r"^(redis|rediss|amqp|memory)://", broker_url):
         raise ConfigError(f"DIGEST_BROKER_URL: expected redis://host:port/db, got {broker_url!r}")
     smtp_url = _get(env, "DIGEST_SMTP_URL")
+    _refuse_control_characters(env, ("DIGEST_BASE_URL", "DIGEST_FROM", "DIGEST_LIST_UNSUBSCRIBE_MAILTO"))
     base_url = _get(env, "DIGEST_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
     if not re.match(r"^https?://[^/\s]+", base_url):
         raise ConfigError(f"DIGEST_BASE_URL: expected an http(s):// URL, got {base_url!r}")
@@ -365,6 +366,18 @@ def _parse_mailto(env: dict) -> str | None:
     if not re.fullmatch(r"[^@\s<>,\"]+@[A-Za-z0-9.-]+", address):
         raise ConfigError(f"DIGEST_LIST_UNSUBSCRIBE_MAILTO: expected an email address, got {raw!r}")
     return address
+
+
+def _refuse_control_characters(env: dict, names: tuple[str, ...]) -> None:
+    """ConfigError naming the first variable that holds a line break or other control character.
+
+    These values end up in mail headers: a CR/LF inside would start a header of
+    its own (a base URL becoming `Bcc:`).
+    """
+    for name in names:
+        value = env.get(name)
+        if value and not value.isprintable():
+            raise ConfigError(f"{name}: must not contain line breaks or other control characters, got {value!r}")
 
 
 @lru_cache(maxsize=8)

@@ -1,23 +1,21 @@
 """The confirmation email of the double opt-in (templates/email/confirm/), built and sent.
 
-The message is built with the stdlib and `email.headerregistry.Address`; the
-subject loses control characters (header injection) and the HTML part is
-autoescaped, so nothing a visitor typed reaches a header or markup raw.
+Headers are written from validated parts (`message.mime_bytes` refuses any
+value with a line break), the subject loses control characters and the HTML
+part is autoescaped, so nothing a visitor typed reaches a header or markup raw.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from email import policy
-from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest import subscriptions as subs
-from digest.message import clean_header, safe_address
+from digest.message import format_address, header_value, mime_bytes, safe_address
 from digest.config import Settings
 from digest.mail import DeliveryError, make_sender
 from digest.resources import resource_dir
@@ -46,16 +44,18 @@ def build_confirmation(settings: Settings, subscriber, secret: str, needs_confir
         "timezone": shown.timezone,
     }
     env = email_environment()
-    msg = EmailMessage()
-    msg["From"] = settings.from_address
-    msg["To"] = safe_address(subscriber.email)
-    msg["Subject"] = clean_header(env.get_template("subject.txt").render(context))
-    msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(domain=settings.from_address.domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(env.get_template("body.txt").render(context))
-    msg.add_alternative(env.get_template("body.html").render(context), subtype="html")
-    return msg.as_bytes(policy=policy.SMTP)  # CRLF line ends: SMTP relays count lines by them
+    # Every header is built from validated parts and written directly (no
+    # re-parsing by the `email` package, which would decode encoded words).
+    fields = [
+        ("From", format_address(settings.from_address)),
+        ("To", format_address(safe_address(subscriber.email))),
+        ("Subject", header_value(env.get_template("subject.txt").render(context))),
+        ("Date", format_datetime(now)),
+        ("Message-ID", make_msgid(domain=settings.from_address.domain)),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    return mime_bytes(fields, env.get_template("body.txt").render(context),
+                      env.get_template("body.html").render(context))  # CRLF line ends throughout
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import select
@@ -16,7 +18,10 @@ from digest.editions import WEEKLY_WINDOW_DAYS
 from digest.mail import Sender, make_sender
 from digest.models import Source
 from digest.resources import resource_dir
-from digest.subscriptions import get_subscriber, subscribe, validate_preferences
+from digest.subscriptions import (SubscriptionError, get_subscriber, normalise_email, subscribe,
+                                  validate_preferences)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -174,21 +179,31 @@ def run_daily(settings: Settings, now: dt.datetime, sender: Sender | None = None
     return report
 
 
-def load_sample_subscribers(settings: Settings, now: dt.datetime) -> int:
-    """Add the sample subscribers from seeds/ that are missing (confirmed); return how many."""
+def load_sample_subscribers(settings: Settings, now: dt.datetime, path: Path | None = None) -> int:
+    """Add the sample subscribers from seeds/ (or `path`) that are missing (confirmed); return how many.
+
+    A row whose address the entry points would refuse is skipped with a warning:
+    one bad row never stops the rest, and never reaches a header.
+    """
     ensure_schema(settings.database_url)
-    rows = json.loads((resource_dir("seeds") / "subscribers.json").read_text(encoding="utf-8"))
+    path = path or resource_dir("seeds") / "subscribers.json"
+    rows = json.loads(path.read_text(encoding="utf-8"))
     created = 0
     with session_factory(settings.database_url).begin() as session:
         for row in rows:
-            if get_subscriber(session, row["email"]) is not None:
+            try:
+                address = normalise_email(str(row.get("email", "")))
+            except SubscriptionError as exc:
+                log.warning("%s: sample subscriber skipped: %s", path.name, exc)
+                continue
+            if get_subscriber(session, address) is not None:
                 continue  # never undo what an operator changed (e.g. an unsubscribe)
             prefs = validate_preferences(
                 topics=row.get("topics", []), categories=row.get("categories", []), exclude=row.get("exclude", []),
                 authors=row.get("authors", []), timezone=row.get("timezone", "UTC"),
                 send_hour=row.get("send_hour", 7), max_papers=row.get("max_papers", 10),
             )
-            subscribe(session, row["email"], prefs, now, name=row.get("name", ""), confirmed=True)
+            subscribe(session, address, prefs, now, name=row.get("name", ""), confirmed=True)
             created += 1
     return created
 

@@ -9,8 +9,10 @@ when it will not (5xx), carrying the relay's reply and who it blames
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
+import os
 import re
 import smtplib
 import socket
@@ -129,14 +131,19 @@ class OutboxSender:
         edition = re.sub(r"[^0-9-]", "", msg.get("X-Digest-Edition", "")) or "messages"
         folder = self.folder / edition
         folder.mkdir(parents=True, exist_ok=True)
-        stem = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)
-        path = folder / f"{stem}.eml"
-        tmp = path.with_suffix(".eml.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a reader never sees half a message
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tmp-", suffix=".eml", delete=False) as tmp:
+            tmp.write(data)
+        try:
+            path = _claim(folder, outbox_stem(recipient), Path(tmp.name))
+        finally:
+            Path(tmp.name).unlink(missing_ok=True)
         part = msg.get_body(preferencelist=("html",))
         if part is not None:
-            path.with_suffix(".html").write_text(part.get_content(), encoding="utf-8")
+            try:
+                with path.with_suffix(".html").open("x", encoding="utf-8") as fh:
+                    fh.write(part.get_content())
+            except FileExistsError:  # never overwrite; the .eml is the message itself
+                pass
         self.written.append(path)
         return f"written to {path}"
 
@@ -149,19 +156,50 @@ class OutboxSender:
             self.written = []
 
 
+def outbox_stem(recipient: str) -> str:
+    """A readable file name stem plus a short hash of the exact address: `x_y@example.org-3f2a9c1b`.
+
+    The readable part alone collides (`x/y@` and `x_y@`, or names that differ
+    only in case on a case-insensitive disk); the hash does not.
+    """
+    readable = re.sub(r"[^A-Za-z0-9@._+-]", "_", recipient)[:80].lstrip(".") or "_"
+    return f"{readable}-{hashlib.sha256(recipient.encode()).hexdigest()[:10]}"
+
+
+def _claim(folder: Path, stem: str, tmp: Path) -> Path:
+    """Publish `tmp` under the first free `<stem>[-n].eml`, never replacing a file.
+
+    A hard link is atomic and fails if the name exists, so a reader never sees
+    half a message and a second message to one address gets a new name.
+    """
+    for n in range(1, 10_000):
+        path = folder / (f"{stem}.eml" if n == 1 else f"{stem}-{n}.eml")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            continue
+        except OSError:  # a disk without hard links: an exclusive create, not atomic but never overwriting
+            try:
+                with path.open("xb") as fh:
+                    fh.write(tmp.read_bytes())
+            except FileExistsError:
+                continue
+        return path
+    raise OSError(f"no free file name for {stem} in {folder}")
+
+
 def write_outbox_index(folder: Path) -> Path:
     """index.html linking every .eml (and its HTML view), newest edition first."""
     rows = []
     for path in sorted(folder.glob("*/*.eml"), key=lambda p: (p.parent.name, p.name), reverse=True):
         with path.open("rb") as fh:
             head = fh.read(8192).split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-        msg = message_from_bytes(head, policy=policy.default)
+        to, subject = _index_headers(head)
         rel = path.relative_to(folder).as_posix()
         view = path.with_suffix(".html")
         rows.append(
             "<tr><td>{e}</td><td>{to}</td><td>{subj}</td><td><a href=\"{rel}\">.eml</a>{view}</td></tr>".format(
-                e=html.escape(path.parent.name), to=html.escape(str(msg.get("To", ""))),
-                subj=html.escape(str(msg.get("Subject", ""))), rel=html.escape(rel),
+                e=html.escape(path.parent.name), to=html.escape(to), subj=html.escape(subject), rel=html.escape(rel),
                 view=f' · <a href="{html.escape(view.relative_to(folder).as_posix())}">view</a>' if view.exists() else "",
             )
         )
@@ -174,6 +212,17 @@ def write_outbox_index(folder: Path) -> Path:
         encoding="utf-8",
     )
     return index
+
+
+def _index_headers(head: bytes) -> tuple[str, str]:
+    """To and Subject of one outbox file for the index; a header the parser rejects is shown raw."""
+    try:
+        msg = message_from_bytes(head, policy=policy.default)
+        values = [str(msg.get(name, "")) for name in ("To", "Subject")]
+    except (ValueError, TypeError, IndexError, LookupError):  # as stored, undecoded: one bad file must not stop the index
+        msg = message_from_bytes(head, policy=policy.compat32)
+        values = [str(msg.get(name, "")) for name in ("To", "Subject")]
+    return " ".join(values[0].split()), " ".join(values[1].split())
 
 
 class SmtpSender:

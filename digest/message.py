@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import format_datetime
 
+from digest.addresses import parse_address
 from digest.render import Rendered
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+")
 _PLAIN_ASCII = re.compile(r"[\x20-\x7e]*")
-_ADDR_UNSAFE = re.compile(r"[\x00-\x20\x7f<>()\[\]\\,;:\"]")
 MAX_LINE = 990  # SMTP's limit is 998 octets per line
 B64_LINE = 76
 WORD_BYTES = 39  # → 52 base64 chars: a word is 64 columns, so `Subject: ` + word fits in 78
@@ -58,16 +58,13 @@ def header_value(value: str, limit: int = 200) -> str:
 
 
 def safe_address(address: str, display_name: str = "") -> Address:
-    """An Address from a stored email and a display name; ValueError if the address is unsafe."""
-    local, _, domain = address.strip().rpartition("@")
-    if not local or not domain or _ADDR_UNSAFE.search(local + domain) or not local.isascii():
-        # A non-ASCII local part would need SMTPUTF8 end to end; refuse it clearly rather than mangle it.
-        raise ValueError(f"unsafe or non-ASCII email address {address!r}")
-    if not domain.isascii():
-        try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise ValueError(f"invalid domain in {address!r}") from None
+    """An Address from a stored email and a display name; ValueError (AddressError) if the address is unsafe.
+
+    Checked again at send time with the entry points' rules: a row stored by an
+    older version (an encoded word, a line break) fails with this reason instead
+    of reaching a header. A non-ASCII local part would need SMTPUTF8 end to end.
+    """
+    _, local, domain = parse_address(address, ascii_only=True)
     return Address(display_name=clean_header(display_name, 100), username=local, domain=domain)
 
 
@@ -151,24 +148,42 @@ def headers(rendered: Rendered, env: Envelope) -> list[tuple[str, str]]:
     return fields
 
 
+def checked_fields(fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The fields unchanged, or ValueError if a value holds a line break or control character.
+
+    Only the folds `encode_words` makes (CRLF + space) may break a line: a value
+    carrying its own CR/LF would start a header or a body of its own.
+    """
+    for name, value in fields:
+        unfolded = value.replace("\r\n ", " ")
+        if not (unfolded.isascii() and unfolded.isprintable()):
+            raise ValueError(f"the {name} header would carry a line break or control character: {value[:80]!r}")
+    return fields
+
+
 def build_bytes(rendered: Rendered, env: Envelope, dkim=None) -> bytes:
     """multipart/alternative (text first, then HTML) as CRLF bytes, DKIM-signed when `dkim` is given."""
+    data = mime_bytes(headers(rendered, env), rendered.text, rendered.html)
+    return dkim_sign(data, dkim) if dkim is not None else data
+
+
+def mime_bytes(fields: list[tuple[str, str]], text: str, html: str) -> bytes:
+    """The header fields (checked) and a multipart/alternative body, text first, as CRLF bytes."""
     # Random, so text from a feed cannot close a part early by guessing the boundary.
     boundary = "=_" + secrets.token_hex(12)
-    head = "\r\n".join(_fold(n, v) for n, v in headers(rendered, env))
-    html_cte, html_body = _html_part(rendered.html)
-    data = b"".join((
+    head = "\r\n".join(_fold(n, v) for n, v in checked_fields(fields))
+    html_cte, html_body = _html_part(html)
+    return b"".join((
         head.encode("ascii"),
         b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"", boundary.encode(),
         b"\"\r\n\r\n--", boundary.encode(),
         b"\r\nContent-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n",
-        _base64(rendered.text.encode()),
+        _base64(text.encode()),
         b"\r\n--", boundary.encode(),
         b"\r\nContent-Type: text/html; charset=\"utf-8\"\r\nContent-Transfer-Encoding: ", html_cte, b"\r\n\r\n",
         html_body,
         b"\r\n--", boundary.encode(), b"--\r\n",
     ))
-    return dkim_sign(data, dkim) if dkim is not None else data
 
 
 def dkim_sign(data: bytes, config) -> bytes:

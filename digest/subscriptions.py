@@ -11,12 +11,12 @@ import secrets
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from digest.addresses import AddressError, parse_address
 from digest.config import ConfigError, validate_timezone
 from digest.models import Digest, DigestItem, Paper, Subscriber
 
@@ -42,12 +42,12 @@ class TokenExpired(TokenError):
     """A signed link that was valid but is too old."""
 
 
-def normalise_email(address: str) -> str:
-    """Validate syntax (no DNS) and return the normalised address."""
+def normalise_email(address: str, *, ascii_only: bool = False) -> str:
+    """Validate syntax (no DNS) and return the normalised address; refuses anything but one plain mailbox."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise SubscriptionError(f"invalid email address {address!r}: {exc}") from None
+        return parse_address(address, ascii_only=ascii_only)[0]
+    except AddressError as exc:
+        raise SubscriptionError(str(exc)) from None
 
 
 def email_key(address: str) -> str:
@@ -282,22 +282,25 @@ def request_subscription(session: Session, address: str, prefs: Preferences,
     The form is not authenticated, so an active subscriber is left untouched.
     Any other address gets a fresh confirmation link for exactly these
     settings (`start_confirmation`) and keeps its status until it is confirmed.
+    Every address costs the same statements (INSERT ... DO NOTHING, SELECT,
+    UPDATE) and one row write, an active row being rewritten unchanged: the
+    time an answer takes must not tell who subscribes.
     """
     address = normalise_email(address)
-    subscriber = get_subscriber(session, address) or _insert_pending(session, address, prefs, now)
-    if subscriber.status == "active":
-        return subscriber, False
+    subscriber = _insert_pending(session, address, prefs, now)
+    values: dict = {"email_key": subscriber.email_key}
     if subscriber.status == "pending":
-        subscriber.email = address
-        subscriber.created_at = now  # a new request restarts the expiry clock
-        apply_preferences(subscriber, prefs)
-    start_confirmation(subscriber, prefs)
-    session.flush()
-    return subscriber, True
+        # A new request restarts the expiry clock and shows the latest settings.
+        values.update(email=address, created_at=now, **asdict(prefs))
+    if subscriber.status != "active":
+        values.update(_confirmation_values(prefs))
+    session.execute(update(Subscriber).where(Subscriber.id == subscriber.id).values(**values)
+                    .execution_options(synchronize_session="evaluate"))
+    return subscriber, subscriber.status != "active"
 
 
 def _insert_pending(session: Session, address: str, prefs: Preferences, now: dt.datetime) -> Subscriber:
-    """Insert a pending row unless a concurrent sign-up for the address already did; return the row.
+    """Insert a pending row unless the address has one (or a concurrent sign-up just made it); return the row.
 
     INSERT ... ON CONFLICT DO NOTHING waits for the other transaction instead
     of failing with a unique violation, so parallel sign-ups all get the same page.
@@ -306,17 +309,22 @@ def _insert_pending(session: Session, address: str, prefs: Preferences, now: dt.
               "created_at": now, "permanent_failures": 0, "name": "", **asdict(prefs)}
     dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(session.get_bind().dialect.name)
     if dialect is None:
-        session.execute(insert(Subscriber).values(**values))
+        if get_subscriber(session, address) is None:
+            session.execute(insert(Subscriber).values(**values))
     else:
         session.execute(dialect.insert(Subscriber).values(**values).on_conflict_do_nothing(
             index_elements=["email_key"]))
     return get_subscriber(session, address)
 
 
+def _confirmation_values(prefs: Preferences) -> dict:
+    return {"confirm_nonce": secrets.token_urlsafe(12), "pending_prefs": asdict(prefs)}
+
+
 def start_confirmation(subscriber: Subscriber, prefs: Preferences) -> None:
     """A new live confirmation link that confirms exactly `prefs`; any older link is superseded."""
-    subscriber.confirm_nonce = secrets.token_urlsafe(12)
-    subscriber.pending_prefs = asdict(prefs)
+    for name, value in _confirmation_values(prefs).items():
+        setattr(subscriber, name, value)
 
 
 def get_pending_preferences(subscriber: Subscriber) -> Preferences:
@@ -439,7 +447,8 @@ def make_token(secret: str, purpose: str, subscriber_id: int, bind: str | None =
 def _load_token(secret: str, purpose: str, token: str, max_age: int | None):
     if TOKEN_MAX_AGE.get(purpose, 0) is None:
         sid, _, mac = token.partition(".")
-        if sid.isdigit() and len(sid) < 19 and hmac.compare_digest(mac, _link_mac(secret, purpose, int(sid))):
+        sid_ok = _ID_TEXT.fullmatch(sid) is not None and _is_id(int(sid))
+        if sid_ok and hmac.compare_digest(mac, _link_mac(secret, purpose, int(sid))):
             return int(sid)
         raise TokenError("this link is not valid")
     serializer = _serializer(secret, purpose)
@@ -451,8 +460,14 @@ def _load_token(secret: str, purpose: str, token: str, max_age: int | None):
         raise TokenError("this link is not valid") from None
 
 
+# Ids are ASCII digits without a leading zero (one spelling per id, never `٣` or `03`)
+# and fit the id column: a larger one is an invalid link, not a database error.
+_ID_TEXT = re.compile(r"[1-9][0-9]{0,18}")
+MAX_ID = 2**31 - 1
+
+
 def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def read_token(secret: str, purpose: str, token: str, max_age: int | None = None) -> int:

@@ -17,6 +17,7 @@ import calendar
 import datetime as dt
 import hashlib
 import hmac
+import io
 import logging
 import secrets
 import time
@@ -53,14 +54,20 @@ def _now() -> dt.datetime:
 # --- rate limit -----------------------------------------------------------------------
 
 
+class LimiterUnavailable(Exception):
+    """The shared counters cannot be reached; sign-ups wait rather than run unlimited."""
+
+
 class RateLimiter:
     """Fixed-window counters in Redis, shared by every gunicorn worker.
 
-    If Redis cannot be reached the counters fall back to this process, so the
-    form keeps working with a weaker (per-worker) limit instead of failing.
+    Counters kept per process would multiply the limit by the number of
+    workers, so while Redis is unreachable `allow` raises LimiterUnavailable
+    and the form answers 503. Only `local=True` (`digest serve`, one process)
+    counts in memory when no Redis is configured.
     """
 
-    def __init__(self, url: str, secret: str, prefix: str = "digest:ratelimit"):
+    def __init__(self, url: str, secret: str, prefix: str = "digest:ratelimit", local: bool = False):
         import redis
 
         self._errors = (redis.RedisError, OSError)
@@ -68,6 +75,7 @@ class RateLimiter:
                       if url.startswith(("redis://", "rediss://")) else None)
         self.secret = secret.encode()
         self.prefix = prefix
+        self.local = local
         self.memory: dict[str, int] = {}
 
     def allow(self, kind: str, value: str, limit: int, window: int) -> bool:
@@ -75,18 +83,21 @@ class RateLimiter:
         # Keys hold a keyed hash, never the address or IP itself.
         digest = hmac.new(self.secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
         key = f"{self.prefix}:{kind}:{digest}:{int(time.time() // window)}"
+        if self.redis is None:
+            if not self.local:
+                raise LimiterUnavailable("DIGEST_BROKER_URL is not a redis:// URL")
+            if len(self.memory) > 10000:
+                self.memory.clear()
+            count = self.memory[key] = self.memory.get(key, 0) + 1
+            return count <= limit
         try:
-            if self.redis is None:
-                raise OSError("no Redis configured")
             pipe = self.redis.pipeline()
             pipe.incr(key)
             pipe.expire(key, window + 1)
             count = pipe.execute()[0]
         except self._errors as exc:
-            log.warning("rate limit falls back to this process: %s", exc)
-            if len(self.memory) > 10000:
-                self.memory.clear()
-            count = self.memory[key] = self.memory.get(key, 0) + 1
+            log.warning("sign-ups paused: the rate limit's Redis (DIGEST_BROKER_URL) is unreachable: %s", exc)
+            raise LimiterUnavailable(str(exc)) from None
         return count <= limit
 
 
@@ -126,12 +137,13 @@ def create_app(settings: Settings | None = None, *, dev: bool = False) -> Flask:
     )
     app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
     app.extensions["digest"] = WebState(settings, session_factory(settings.database_url),
-                                        RateLimiter(settings.broker_url, secret), secret)
+                                        RateLimiter(settings.broker_url, secret, local=dev), secret)
     if settings.proxy_hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
     app.before_request(_set_nonce)
+    app.before_request(_cap_streamed_body)
     app.after_request(_secure_headers)
     app.context_processor(lambda: {"csp_nonce": g.get("nonce", ""), "csrf_token": csrf_token,
                                    "default_timezone": settings.default_timezone,
@@ -148,6 +160,23 @@ def state() -> WebState:
 
 def _set_nonce() -> None:
     g.nonce = secrets.token_urlsafe(16)
+
+
+def _cap_streamed_body() -> None:
+    """Hold a body sent without Content-Length (chunked) to MAX_FORM_BYTES like one with it, or answer 413.
+
+    Werkzeug checks MAX_CONTENT_LENGTH against Content-Length, but a chunked
+    body it reads for the form may be cut short silently instead; so it is read
+    here, at most one byte past the cap, and handed on with its length.
+    """
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return  # a declared length is checked by werkzeug; without one and unterminated, werkzeug reads nothing
+    data = environ["wsgi.input"].read(MAX_FORM_BYTES + 1)
+    if len(data) > MAX_FORM_BYTES:
+        abort(413)
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data))})
 
 
 def _secure_headers(response):
@@ -257,6 +286,15 @@ def subscribe_page():
     if request.method != "POST":
         return _page("subscribe.html", form=form_values(), browser_timezone=True)
     check_csrf()
+    try:
+        return _sign_up()
+    except LimiterUnavailable:
+        return message(503, "Sign-ups are paused", "We cannot take new sign-ups for a moment. "
+                       "Please try again in a few minutes; nothing was saved and no mail was sent.")
+
+
+def _sign_up():
+    """The sign-up itself, once the CSRF token is checked; LimiterUnavailable while Redis is down."""
     web, limits = state(), current_app.config["RATE_LIMITS"]
     if not web.limiter.allow("ip", client_ip(), *limits["ip"]):
         return message(429, "Too many sign-ups", "Too many sign-ups came from your network. Please try again later.")
@@ -265,10 +303,8 @@ def subscribe_page():
         log.info("honeypot filled from %s", client_ip())
         return _sent_page(form["email"])
     try:
-        address = subs.normalise_email(form["email"])
-        if not address.rpartition("@")[0].isascii():  # our relay connection does not speak SMTPUTF8
-            raise subs.SubscriptionError("addresses with accents or other non-ASCII letters before the @ "
-                                         "are not supported yet")
+        # Our relay connection does not speak SMTPUTF8: accents before the @ are refused here.
+        address = subs.normalise_email(form["email"], ascii_only=True)
         prefs = parse_preferences(form)
     except subs.SubscriptionError as exc:
         return _page("subscribe.html", 400, form=form, error=str(exc))
