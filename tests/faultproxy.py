@@ -38,6 +38,9 @@ class FaultProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.closed.is_set():  # killed while accept() waited
+                client.close()
+                return
             if self.mode == "refuse":
                 client.close()
                 continue
@@ -96,6 +99,12 @@ class FaultProxy:
     def kill(self) -> None:
         """Cut every connection and stop listening."""
         self.closed.set()
+        # close() alone leaves a thread blocked in accept() listening (the kernel keeps the socket
+        # while the call holds it); shutdown wakes it, so a killed proxy refuses new connections.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             self._cut(*self.sockets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from email import message_from_bytes, policy
 
 import pytest
@@ -14,9 +15,10 @@ from digest.config import load_settings
 from digest.db import session_factory
 from digest.mail import MemorySender, OutboxSender, SenderUnavailable
 from digest.models import Digest, Subscriber
+from digest.resources import resource_dir
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
-SAMPLE = 5
+SAMPLE = len(json.loads((resource_dir("seeds") / "subscribers.json").read_text()))  # the sample subscribers
 
 
 @pytest.fixture(autouse=True)
