@@ -225,3 +225,8 @@ def test_a_connection_the_relay_closed_while_idle_is_replaced_and_the_message_se
     finally:
         proxy.kill()
     assert received(handler) == Counter({"ada@example.org": 1, "bob@example.org": 1}) and handler.sessions == 2
+
+
+def test_a_crash_holds_rows_for_a_minute_and_an_outage_waits_18_hours_by_default(tmp_path):
+    settings = load_settings({"DIGEST_DATA_DIR": str(tmp_path)}, read_dotenv=False)
+    assert (settings.lease_seconds, settings.edition_max_age_hours) == (60, 18)
