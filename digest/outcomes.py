@@ -146,7 +146,9 @@ def retry_later(settings, session: Session, digest: Digest, now: dt.datetime, re
         _unknown(session, digest, now, report, exc)
     elif digest.attempts >= settings.max_attempts:
         tries = plural(digest.attempts, "attempt")
-        finish(session, digest, "failed", now, reason=f"gave up after {tries}", error=str(exc),
+        unknown = unknown_outcomes(digest.reason) + exc.maybe_delivered
+        note = f" (unknown outcomes: {unknown})" if unknown else ""  # copies the reader may have had
+        finish(session, digest, "failed", now, reason=f"gave up after {tries}{note}", error=str(exc),
                failure_class=UNKNOWN if exc.maybe_delivered else TRANSIENT)
         report.add("failed", f"{digest.subscriber.email}: failed after {tries} ({exc})")
     else:

@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from email import message_from_bytes, policy
 
-import psycopg
 import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
@@ -27,7 +26,7 @@ from digest.config import load_settings
 from digest.db import session_factory
 from digest.models import Digest, Subscriber
 from digest.outcomes import unknown_outcomes
-from faultproxy import FaultProxy
+from faultproxy import DatabaseLosingHandler, FaultProxy
 
 NOW = dt.datetime(2026, 11, 26, 9, 12, tzinfo=dt.timezone.utc)
 EDITION = NOW.date()
@@ -162,28 +161,6 @@ def test_a_relay_connection_killed_mid_batch_costs_at_most_one_copy_per_unknown_
     assert sum(counts.values()) - n <= unknown
 
 
-class DatabaseLosingHandler(SmtpHandler):
-    """Accepts each message; after the second, takes the database away for `outage` seconds before the 250."""
-
-    def __init__(self, database: str, outage: float):
-        super().__init__()
-        self.database, self.outage = database, outage
-
-    async def handle_DATA(self, server, session, envelope):
-        reply = await super().handle_DATA(server, session, envelope)
-        if len(self.messages) == 2:
-            self._allow(False)
-            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                             "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,))
-            threading.Timer(self.outage, self._allow, args=(True,)).start()
-        return reply
-
-    def _allow(self, allowed: bool) -> None:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
-
-
 def test_the_database_lost_between_the_250_and_the_commit_sends_nothing_twice(tmp_path, pg_database_url):
     from aiosmtpd.controller import Controller
 
@@ -191,7 +168,8 @@ def test_the_database_lost_between_the_250_and_the_commit_sends_nothing_twice(tm
     from digest.db import ensure_schema
 
     ensure_schema(pg_database_url)
-    handler = DatabaseLosingHandler(pg_database_url.rsplit("/", 1)[1], outage=1.0)
+    hook = DatabaseLosingHandler(SmtpHandler(), PG_ADMIN_URL, pg_database_url.rsplit("/", 1)[1], outage=1.0)
+    handler = hook.install()
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
@@ -205,7 +183,7 @@ def test_the_database_lost_between_the_250_and_the_commit_sends_nothing_twice(tm
         assert set(received(handler).values()) == {1} and len(received(handler)) == n
     finally:
         controller.stop()
-        handler._allow(True)
+        hook.allow(True)
         _truncate(pg_database_url)
 
 
