@@ -581,6 +581,8 @@ def status(ctx) -> None:
         click.echo("  none yet")
     if report.oldest_pending:
         click.echo(f"oldest pending: {report.oldest_pending}")
+    for line in report.delivery:
+        click.echo(line)
     if report.skips:
         click.echo("\nSkipped")
         for line in report.skips:

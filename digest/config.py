@@ -85,8 +85,9 @@ class Settings:
     proxy_hops: int = 0  # reverse proxies in front of the web app (trusted X-Forwarded-For hops)
     candidate_days: int = 3
     recency_half_life_hours: float = 36.0
-    lease_seconds: int = 600
+    lease_seconds: int = 60  # renewed every third of it while the batch lives; a crash costs about this much
     max_attempts: int = 5
+    edition_max_age_hours: int = 18  # an edition kept waiting by a relay outage longer than this is failed
     ingest_interval_minutes: int = 60
     batch_size: int = 100
     stale_seconds: int = 600
@@ -250,7 +251,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         default_timezone=validate_timezone(_get(env, "DIGEST_DEFAULT_TIMEZONE", "UTC"), "DIGEST_DEFAULT_TIMEZONE"),
         default_hour=_parse_int(env, "DIGEST_DEFAULT_HOUR", 7, 0, 23),
         candidate_days=_parse_int(env, "DIGEST_CANDIDATE_DAYS", 3, 1, 60),
-        lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 600, 5, 86400),
+        lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 60, 5, 86400),
         ingest_interval_minutes=_parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
         batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
         stale_seconds=_parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
@@ -258,6 +259,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         tick_seconds=_parse_int(env, "DIGEST_TICK_SECONDS", 300, 1, 3600),
         sweep_seconds=_parse_int(env, "DIGEST_SWEEP_SECONDS", 60, 1, 3600),
         max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
+        edition_max_age_hours=_parse_int(env, "DIGEST_EDITION_MAX_AGE_HOURS", 18, 1, 7 * 24),
         pending_days=_parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
         proxy_hops=_parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
         smtp_rate=_parse_rate(env),

@@ -21,22 +21,21 @@ from dataclasses import dataclass
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
+from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from digest import compose, editions, message, ranking, render
 from digest.config import Settings
 from digest.delivery_report import DeliveryReport, plural
-from digest.leases import Lease, bulk_claim, claim, get_stalled, release, renew  # noqa: F401 (public here too)
-from digest.mail import RECIPIENT, SENDER, TRANSIENT, UNKNOWN, DeliveryError, PermanentError, Sender, \
-    SenderUnavailable, TransientError, sender_problem
+from digest.leases import Lease, bulk_claim, claim, claimable, get_stalled, release, renew  # noqa: F401 (public)
+from digest.mail import RECIPIENT, UNKNOWN, DeliveryError, PermanentError, Sender, SenderUnavailable, TransientError
 from digest.models import Digest, DigestItem, Paper, Subscriber
+from digest.outcomes import finish as _finish, mark_sent, refused, retry_later, sent_reason
 
 log = logging.getLogger(__name__)
 
 FINAL_STATES = ("sent", "skipped", "failed", "suppressed")
-SUPPRESS_AFTER_FAILURES = 3
 
 
 def local_edition(subscriber: Subscriber, now: dt.datetime) -> tuple[dt.date, int]:
@@ -99,24 +98,25 @@ def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.d
         ids += session.scalars(
             select(Digest.id)
             .where(tuple_(Digest.subscriber_id, Digest.edition_date).in_([(s.id, d) for s, d in part]))
-            .where(or_(Digest.state == "pending", and_(Digest.state == "sending", Digest.lease_until < now)))
+            .where(claimable(now))
         ).all()
     session.commit()
     return sorted(ids)
 
 
 def get_earlier(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime) -> Counter:
-    """(edition date, state) counts of these editions' rows that are finished, or leased by another worker."""
+    """(edition date, state) counts of these editions' rows that are finished, leased by another worker,
+    or waiting (pending with a retry time ahead: an outage's backoff or an unknown outcome)."""
     earlier: Counter = Counter()
     pairs = [(s.id, d) for s, d in due]
     for start in range(0, len(pairs), 500):
         for date, state, lease in session.execute(
             select(Digest.edition_date, Digest.state, Digest.lease_until)
             .where(tuple_(Digest.subscriber_id, Digest.edition_date).in_(pairs[start : start + 500]))
-            .where(Digest.state.in_((*FINAL_STATES, "sending")))
+            .where(Digest.state.in_((*FINAL_STATES, "sending", "pending")))
         ):
-            if state != "sending" or _aware(lease) >= now:
-                earlier[date, state] += 1
+            if state in FINAL_STATES or lease is not None and _aware(lease) > now:
+                earlier[date, "waiting" if state == "pending" else state] += 1
     return earlier
 
 
@@ -174,6 +174,8 @@ class Batch:
     transient_streak: int = 0
     relay_error: str | None = None
     in_flight: int | None = None  # the digest whose message the sender is handling right now
+    accepted: int | None = None  # the digest the relay accepted (250) whose row is not yet marked sent
+    accepted_facts: tuple = ()  # (reason, now, subscriber to reset) to mark it sent with
 
     def prepare(self, picks: dict[int, list[ranking.Pick]], papers: dict[int, Paper]) -> None:
         """Inline every picked card of the batch in one premailer run."""
@@ -255,6 +257,10 @@ def _give_back(session: Session, batch: Batch, exc: BaseException) -> None:
     try:
         session.rollback()
         held = dict(batch.lease.held)
+        if batch.accepted in held:
+            # The relay said 250 but the row was not marked: the database came back, so say it now.
+            held.pop(batch.accepted)
+            mark_sent(session, batch.accepted, *batch.accepted_facts, waits=())
         in_flight = batch.in_flight if not isinstance(exc, SenderUnavailable) else None
         if in_flight in held:
             release(session, {in_flight: held.pop(in_flight)}, refund=False)
@@ -325,51 +331,27 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
     return outgoing
 
 
-def _finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, reason: str | None = None,
-            error: str | None = None, failure_class: str | None = None, commit: bool = True) -> None:
-    digest.state = state
-    digest.reason = reason
-    digest.failure_class = failure_class
-    digest.lease_until = None
-    digest.updated_at = now
-    if error is not None:
-        digest.last_error = error
-    if state == "sent":
-        digest.sent_at = now
-    if commit:
-        session.commit()
-
-
-def _mark_sent(session: Session, digest: Digest, now: dt.datetime) -> None:
-    """Right after the relay's 250: one UPDATE, one commit."""
-    session.execute(
-        update(Digest).where(Digest.id == digest.id)
-        .values(state="sent", sent_at=now, lease_until=None, updated_at=now, reason=None, failure_class=None)
-        .execution_options(synchronize_session=False)
-    )
-    if digest.subscriber.permanent_failures:
-        digest.subscriber.permanent_failures = 0
-    session.commit()
-
-
 def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: Batch) -> None:
     """Send one composed digest (with in-batch retries) and record the outcome."""
     digest = item.digest
     email = digest.subscriber.email
     if batch.relay_error is not None:
-        _release(settings, session, digest, now, report,
-                 TransientError(f"relay unavailable: {batch.relay_error}", session=True))
+        retry_later(settings, session, digest, now, report,
+                    TransientError(f"relay unavailable: {batch.relay_error}", session=True))
         return
     outcome = _send(settings, session, digest, sender, item.data, batch)
     batch.in_flight = None  # the sender answered (or was never asked): the outcome below is known
     if outcome is None:
         report.add("busy", f"{email}: taken over by another worker, not sent here")
     elif isinstance(outcome, PermanentError):
-        _refused(session, digest, now, report, outcome)
+        refused(session, digest, now, report, outcome)
     elif isinstance(outcome, TransientError):
-        _release(settings, session, digest, now, report, outcome)
+        retry_later(settings, session, digest, now, report, outcome)
     else:
-        _mark_sent(session, digest, now)
+        reset = digest.subscriber_id if digest.subscriber.permanent_failures else None
+        batch.accepted, batch.accepted_facts = digest.id, (sent_reason(digest), now, reset)
+        mark_sent(session, digest.id, *batch.accepted_facts)
+        batch.accepted = None
         report.add("sent", f"{email}: sent {plural(item.papers, 'paper')} ({outcome})")
 
 
@@ -406,52 +388,3 @@ def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str |
     if batch.transient_streak >= batch.retry.relay_down_after or getattr(error, "session", False):
         batch.relay_error = str(error)
     return error
-
-
-REFUSED = {
-    RECIPIENT: "the recipient's server refused it (mailbox or address)",
-    SENDER: "the relay refused it as our problem, not the reader's",
-    UNKNOWN: "the relay refused it",
-}
-
-
-def _refused(session, digest, now, report, exc: PermanentError) -> None:
-    """A 5xx: the digest fails with the reply; only refusals that blame the recipient count against them.
-
-    5.1.1/5.1.10 suppress the address at once, other recipient refusals after
-    SUPPRESS_AFTER_FAILURES in a row (a sent digest resets the count); a
-    sender problem (5.7.x spam/policy/DMARC, 5.3.x, 5.4.x) or an unclassified
-    one never touches the subscriber.
-    """
-    subscriber = digest.subscriber
-    verdict = exc.reply_class
-    if verdict.blame == RECIPIENT:
-        subscriber.permanent_failures = (subscriber.permanent_failures or 0) + 1
-        if verdict.no_such_user or subscriber.permanent_failures >= SUPPRESS_AFTER_FAILURES:
-            subscriber.status, subscriber.status_at = "bounced", now
-    _finish(session, digest, "failed", now, reason=REFUSED.get(verdict.blame, REFUSED[UNKNOWN]),
-            error=str(exc), failure_class=verdict.blame)
-    note = " (address suppressed)" if subscriber.status == "bounced" else ""
-    if verdict.blame == SENDER:
-        what, hint = sender_problem(verdict.status)
-        note = f" — sender problem: refused {what}; {hint}"
-    report.add("failed", f"{subscriber.email}: failed ({exc}){note}")
-
-
-def _release(settings, session, digest, now, report, exc: TransientError) -> None:
-    """A transient failure: back to pending for the next run, or failed once attempts run out.
-
-    Only a real attempt counts: when the message never left (the relay could
-    not be reached, or the batch stopped before trying), the attempt is refunded.
-    """
-    email = digest.subscriber.email
-    if exc.session:
-        digest.attempts -= 1
-    if digest.attempts >= settings.max_attempts and not exc.session:
-        tries = plural(digest.attempts, "attempt")
-        _finish(session, digest, "failed", now, reason=f"gave up after {tries}", error=str(exc),
-                failure_class=TRANSIENT)
-        report.add("failed", f"{email}: failed after {tries} ({exc})")
-    else:
-        _finish(session, digest, "pending", now, error=str(exc), failure_class=TRANSIENT)
-        report.add("retry", f"{email}: will retry ({exc})")

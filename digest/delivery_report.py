@@ -6,14 +6,16 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
-# Outcomes in the order the summary names them; the last three are not final.
+# Outcomes in the order the summary names them; the last four are not final.
 LABELS = {
     "sent": "sent", "skipped": "skipped", "suppressed": "suppressed", "failed": "failed",
-    "retry": "left for retry", "busy": "held by another worker", "released": "released to another worker",
+    "retry": "left for retry",
+    "unknown": "with an unknown outcome (retried in 10 min with the same Message-ID)",
+    "busy": "held by another worker", "released": "released to another worker",
 }
-# States of rows a run found already finished (or in another worker's hands).
+# States of rows a run found already finished (or in another worker's hands, or waiting for their retry time).
 EARLIER = {"sent": "sent", "skipped": "skipped", "failed": "failed", "suppressed": "suppressed",
-           "sending": "being sent by another worker"}
+           "sending": "being sent by another worker", "waiting": "waiting to be retried later"}
 
 
 def plural(count: int, singular: str, many: str | None = None) -> str:
@@ -38,7 +40,9 @@ class DeliveryReport:
     @property
     def all_handled(self) -> bool:
         """True when nothing failed and nothing is left for a later run."""
-        return not (self.counts["failed"] or self.counts["retry"] or self.counts["released"])
+        waiting = any(state == "waiting" for _, state in self.earlier)
+        return not (self.counts["failed"] or self.counts["retry"] or self.counts["released"]
+                    or self.counts["unknown"] or waiting)
 
     def summary(self) -> str:
         """One line: this run's outcomes, then what earlier runs had already done."""

@@ -18,6 +18,16 @@ from digest.db import utcnow
 from digest.models import Digest
 
 
+def claimable(now: dt.datetime):
+    """Rows a worker may take now: pending and not waiting for a retry time, or sending with an expired lease.
+
+    While a row is pending, `lease_until` is its "not before": an outage's
+    backoff, or the wait after an unknown outcome (never resent at once).
+    """
+    return or_(and_(Digest.state == "pending", or_(Digest.lease_until.is_(None), Digest.lease_until <= now)),
+               and_(Digest.state == "sending", Digest.lease_until < now))
+
+
 def bulk_claim(session: Session, digest_ids: list[int], now: dt.datetime, lease_seconds: int) -> dict[int, int]:
     """Compare-and-swap pending (or an expired lease) → sending, in one statement.
 
@@ -30,7 +40,7 @@ def bulk_claim(session: Session, digest_ids: list[int], now: dt.datetime, lease_
     rows = session.execute(
         update(Digest)
         .where(Digest.id.in_(digest_ids))
-        .where(or_(Digest.state == "pending", and_(Digest.state == "sending", Digest.lease_until < now)))
+        .where(claimable(now))
         .values(state="sending", lease_until=now + dt.timedelta(seconds=lease_seconds),
                 attempts=Digest.attempts + 1, updated_at=now)
         .returning(Digest.id, Digest.attempts)
@@ -46,12 +56,13 @@ def claim(session: Session, digest_id: int, now: dt.datetime, lease_seconds: int
 
 
 def get_stalled(session: Session, now: dt.datetime, stale_seconds: int) -> list[int]:
-    """Ids of rows whose lease expired, or that sat pending longer than `stale_seconds`."""
+    """Ids of rows whose lease expired, whose retry time came, or that sat pending longer than `stale_seconds`."""
     stale = now - dt.timedelta(seconds=stale_seconds)
     return sorted(session.scalars(
         select(Digest.id).where(or_(
             and_(Digest.state == "sending", Digest.lease_until < now),
-            and_(Digest.state == "pending", Digest.updated_at < stale),
+            and_(Digest.state == "pending", Digest.lease_until <= now),
+            and_(Digest.state == "pending", Digest.lease_until.is_(None), Digest.updated_at < stale),
         ))
     ).all())
 

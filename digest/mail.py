@@ -42,9 +42,9 @@ class DeliveryError(Exception):
 class TransientError(DeliveryError):
     """Try again later: a 4xx reply, a dropped connection, a timeout, or a relay we cannot reach.
 
-    `maybe_delivered`: we timed out waiting for the reply to DATA, so the relay
-    may have queued the message; a resend may duplicate it (the stable
-    Message-ID lets the receiving side drop the copy).
+    `maybe_delivered`: the connection dropped or timed out after the end of
+    DATA, so the relay may have queued the message; a resend may duplicate it
+    (the stable Message-ID lets the receiving side drop the copy).
     """
 
     def __init__(self, message: str, code: int | None = None, maybe_delivered: bool = False,
@@ -294,14 +294,31 @@ class SmtpSender:
         return self._conn
 
     def send(self, sender: str, recipient: str, data: bytes) -> str:
-        """MAIL, RCPT, DATA on the shared connection; return the relay's final reply."""
+        """MAIL, RCPT, DATA on the shared connection; return the relay's final reply.
+
+        A reused connection the relay closed while idle is replaced once: nothing was handed over on it.
+        """
         if self.limiter is not None:
             self.limiter.acquire()
-        conn = self._connection()
-        stage = "envelope"
+        reused = self._conn is not None
+        try:
+            return self._transaction(self._connection(), sender, recipient, data, last=not reused)
+        except _ClosedBeforeMail:
+            return self._transaction(self._connection(), sender, recipient, data, last=True)
+
+    def _transaction(self, conn: smtplib.SMTP, sender: str, recipient: str, data: bytes, last: bool) -> str:
+        """One message on `conn`. The stage a lost connection happens in decides what it means:
+
+        before MAIL FROM's reply, the relay never saw the message (an outage:
+        no attempt spent); after the end of DATA, it may have queued it (an
+        unknown outcome: `maybe_delivered`, never resent at once); in between,
+        an ordinary transient failure.
+        """
+        stage = "mail"
         try:
             options = [f"SIZE={len(data)}"] if conn.has_extn("size") else []
             code, reply = conn.mail(sender, options)
+            stage = "envelope"
             if code != 250:
                 # MAIL FROM concerns our sender address, not the recipient: retry later.
                 raise self._refused(code, reply, TransientError)
@@ -309,20 +326,24 @@ class SmtpSender:
             if code not in (250, 251):
                 raise self._refused(code, reply)
             stage = "data"
-            code, reply = conn.data(data)
+            code, reply = conn.docmd("data")
+            if code != 354:
+                raise self._refused(code, reply)
+            conn.send(_dot_stuffed(data))
+            stage = "sent"  # the end of DATA is on the wire: from here the relay may accept it
+            code, reply = conn.getreply()
             if code != 250:
                 raise self._refused(code, reply)
-        except smtplib.SMTPResponseException as exc:  # DATA not accepted (no 354)
-            raise self._refused(exc.smtp_code, exc.smtp_error) from None
         except UnicodeEncodeError:  # a non-ASCII address: smtplib cannot even say it
             self._reset()
             raise PermanentError(f"address not representable in SMTP: {recipient!r}",
                                  reply_class=ReplyClass(RECIPIENT)) from None
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            timed_out = isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
-            raise TransientError(f"connection lost: {exc or type(exc).__name__}",
-                                 maybe_delivered=timed_out and stage == "data") from None
+            if stage == "mail" and not last:
+                raise _ClosedBeforeMail() from None
+            raise TransientError(f"connection lost: {exc or type(exc).__name__}", session=stage == "mail",
+                                 maybe_delivered=stage == "sent") from None
         finally:
             self._used_at = time.monotonic()
         self._count += 1
@@ -429,6 +450,18 @@ def make_limiter(settings) -> RateLimiter | None:
     if settings.broker_url.startswith(("redis://", "rediss://")):
         return RedisRateLimiter(settings.broker_url, settings.smtp_rate)
     return LocalRateLimiter(settings.smtp_rate)
+
+
+class _ClosedBeforeMail(Exception):
+    """A reused connection was gone before MAIL FROM was answered."""
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message body as DATA sends it: leading dots doubled, ended by CRLF.CRLF (RFC 5321 4.5.2)."""
+    body = re.sub(rb"(?m)^\.", b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
 
 
 def _text(reply) -> str:

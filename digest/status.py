@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest.delivery_report import plural
+from digest.outcomes import OUTAGE_PREFIX, UNKNOWN_PREFIX, outage_since, unknown_outcomes
 from digest.replies import SENDER, classify_reply, sender_problem
 from digest.models import Digest, Paper, Source, Subscriber
 
@@ -27,6 +28,7 @@ class StatusReport:
     skips: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # the sender problems first, then one line per digest
     sender_problems: list[str] = field(default_factory=list)
+    delivery: list[str] = field(default_factory=list)  # a relay outage, unknown outcomes: what is waiting and why
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -88,6 +90,7 @@ def get_status(session: Session, now: dt.datetime, days: int = 3) -> StatusRepor
     ):
         line = f"{date} {email}: {state}: {reason or ''}{' — ' + error if error else ''}"
         (report.failures if state == "failed" else report.skips).append(line)
+    report.delivery = get_waiting(session, since)
     report.sender_problems = get_sender_problems(session, since)
     report.failures[:0] = report.sender_problems
     return report
@@ -103,4 +106,26 @@ def get_sender_problems(session: Session, since: dt.date) -> list[str]:
     for status, count in sorted(by_status.items(), key=lambda kv: (-kv[1], kv[0] or "")):
         what, hint = sender_problem(status)
         lines.append(f"sender problem: {plural(count, 'digest')} refused by the relay {what} — {hint}")
+    return lines
+
+
+def get_waiting(session: Session, since: dt.date) -> list[str]:
+    """Digests kept back by a relay outage, and those whose outcome was unknown (at most one extra copy each)."""
+    lines = []
+    outage = session.execute(select(Digest.reason, Digest.last_error).where(
+        Digest.state == "pending", Digest.reason.startswith(OUTAGE_PREFIX)).order_by(Digest.updated_at.desc())).all()
+    if outage:
+        start = min(outage_since(reason) or dt.datetime.max.replace(tzinfo=dt.timezone.utc) for reason, _ in outage)
+        lines.append(f"relay unreachable since {start:%Y-%m-%d %H:%M} UTC: {plural(len(outage), 'digest')} waiting "
+                     f"(last error: {(outage[0][1] or '')[:120]})")
+    unknown = session.scalar(select(func.count()).where(
+        Digest.state == "pending", Digest.reason.startswith(UNKNOWN_PREFIX))) or 0
+    if unknown:
+        lines.append(f"outcome unknown after DATA: {plural(unknown, 'digest')} waiting to be retried with the same "
+                     "Message-ID (the relay may have them already)")
+    copies = sum(unknown_outcomes(reason) for (reason,) in session.execute(select(Digest.reason).where(
+        Digest.edition_date >= since, Digest.state == "sent", Digest.reason.like("sent after%unknown outcome%"))))
+    if copies:
+        lines.append(f"sent after an unknown outcome: at most {plural(copies, 'extra copy', 'extra copies')} "
+                     "may have arrived (same Message-ID: receiving systems can drop them)")
     return lines

@@ -4,6 +4,7 @@ Modes (changeable while running, per new connection):
 - "pass": forward both ways;
 - "drop-after-data": forward the client's end of DATA (CRLF.CRLF) to the server, swallow the server's reply
   and cut both connections: the relay accepted the message but the client never hears it (an unknown outcome);
+  with `drop_rate` below 1, only that share of messages (drawn from a seeded generator) loses its reply;
 - "trickle": forward the server's bytes one at a time, `delay` seconds apart;
 - "refuse": accept and close at once (a relay that is down behind a load balancer).
 `kill()` cuts every open connection and stops listening (the proxy process dies).
@@ -13,6 +14,7 @@ Modes (changeable while running, per new connection):
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 
@@ -20,9 +22,11 @@ END_OF_DATA = b"\r\n.\r\n"
 
 
 class FaultProxy:
-    def __init__(self, target_port: int, mode: str = "pass", delay: float = 0.5, host: str = "127.0.0.1"):
+    def __init__(self, target_port: int, mode: str = "pass", delay: float = 0.5, host: str = "127.0.0.1",
+                 drop_rate: float = 1.0, seed: int = 1):
         self.target = (host, target_port)
         self.mode, self.delay = mode, delay
+        self.drop_rate, self.rng = drop_rate, random.Random(seed)
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((host, 0))
@@ -39,6 +43,9 @@ class FaultProxy:
             try:
                 client, _ = self.listener.accept()
             except OSError:
+                return
+            if self.closed.is_set():  # killed while accept() waited
+                client.close()
                 return
             if self.mode == "refuse":
                 client.close()
@@ -60,7 +67,8 @@ class FaultProxy:
         try:
             while data := src.recv(65536):
                 if self.mode == "drop-after-data" and END_OF_DATA in tail + data:
-                    state["data_ended"] = True
+                    with self.lock:
+                        state["data_ended"] = self.rng.random() < self.drop_rate
                 tail = (tail + data)[-4:]
                 dst.sendall(data)
         except OSError:
@@ -98,6 +106,12 @@ class FaultProxy:
     def kill(self) -> None:
         """Cut every connection and stop listening."""
         self.closed.set()
+        # close() alone leaves a thread blocked in accept() listening (the kernel keeps the socket
+        # while the call holds it); shutdown wakes it, so a killed proxy refuses new connections.
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         with self.lock:
             self._cut(*self.sockets)
@@ -142,3 +156,36 @@ class TrickleServer:
     def close(self):
         self.stop.set()
         self.sock.close()
+
+
+class DatabaseLosingHandler:
+    """An aiosmtpd handler hook: after the relay accepts message number `after`, PostgreSQL refuses every
+    connection to `database` (and cuts the open ones) for `outage` seconds, before the client hears the 250."""
+
+    def __init__(self, handler, admin_url: str, database: str, after: int = 2, outage: float = 1.0):
+        self.handler, self.admin_url, self.database = handler, admin_url, database
+        self.after, self.outage = after, outage
+        self.inner = type(handler).handle_DATA
+
+    def install(self):
+        """Wrap the handler's handle_DATA; returns the handler."""
+        hook = self
+
+        async def handle_DATA(server, session, envelope):
+            reply = await hook.inner(hook.handler, server, session, envelope)
+            if len(hook.handler.messages) == hook.after:
+                hook.allow(False)
+                threading.Timer(hook.outage, hook.allow, args=(True,)).start()
+            return reply
+
+        self.handler.handle_DATA = handle_DATA
+        return self.handler
+
+    def allow(self, allowed: bool) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{self.database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+            if not allowed:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,))

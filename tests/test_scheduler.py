@@ -125,7 +125,24 @@ def test_kill_9_mid_batch_then_new_worker_sends_each_exactly_once(pipeline):
     p.handler.delay = 0.0
     p.worker("rescuer")
     p.beat()  # its sweep re-queues the rows whose lease expired
-    wait_until(lambda: p.states().get("sent") == n, 90, what="all digests sent after the kill")
+    # A crash costs about a lease (6 s here) and a sweep (2 s), plus starting the processes.
+    wait_until(lambda: p.states().get("sent") == n, 6 + 2 + 40, what="all digests sent after the kill")
+    assert_exactly_one_each(p, n)
+
+
+def test_a_batch_outliving_its_lease_renews_it_and_no_other_worker_takes_its_rows(pipeline):
+    p = pipeline
+    n = 10
+    p.add_subscribers(n)
+    p.handler.delay = 0.8  # ten messages take 8 s: longer than the 5 s lease, renewed every third of it
+    env = dict(DIGEST_LEASE_SECONDS=5, DIGEST_SWEEP_SECONDS=1, DIGEST_BATCH_SIZE=n)
+    p.worker("holder", **env)
+    p.send("digest.tick")
+    wait_until(lambda: len(p.handler.messages) >= 1, 60, what="the batch to start")
+    p.worker("rival", **env)
+    beat = p.beat()  # sweeps every 2 s: a lease left to expire would hand rows to the rival
+    wait_until(lambda: p.states().get("sent") == n, 60, what="all digests sent")
+    beat.stop()
     assert_exactly_one_each(p, n)
 
 

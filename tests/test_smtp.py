@@ -156,13 +156,23 @@ def test_three_mailbox_refusals_in_a_row_suppress_the_address(tmp_path, sqlite_u
     assert rows(settings)["ada@example.org"][:4] == ("failed", "552 5.2.2 Mailbox full", "bounced", 3)
 
 
-def test_connection_dropped_in_data_is_retried_and_delivered_once(tmp_path, sqlite_url, smtp_server):
+def test_connection_dropped_after_data_is_not_resent_at_once_but_later_with_the_same_message_id(
+        tmp_path, sqlite_url, smtp_server, no_backoff_sleep):
     handler, port = smtp_server
-    handler.drop_in_data = 1
+    handler.drop_in_data = 1  # the relay hangs up after the end of DATA: it may have queued the message
     settings = seeded(smtp_settings(tmp_path, sqlite_url, port))
-    assert send(settings).counts["sent"] == SAMPLE
+    first = send(settings)
+    assert (first.counts["sent"], first.counts["unknown"]) == (SAMPLE - 1, 1) and not no_backoff_sleep
+    waiting = {email: row for email, row in rows(settings).items() if row[0] == "pending"}
+    assert len(waiting) == 1
+    again = send(settings)  # a second run at once resends nothing: the retry waits
+    assert again.counts["sent"] == 0 and not again.all_handled and "waiting to be retried" in again.summary()
+    later = jobs.send_due(settings, NOW + dt.timedelta(minutes=11), respect_hour=False)
+    assert later.counts["sent"] == 1
     ids = [m["Message-ID"] for m in parsed(handler)]
-    assert len(ids) == len(set(ids)) == SAMPLE and handler.sessions == 2
+    assert len(ids) == len(set(ids)) == SAMPLE
+    (email,) = waiting
+    assert ids[-1] == waiting[email][4] == rows(settings)[email][4]
 
 
 def test_slow_server_times_out_and_rows_wait_for_the_next_run(tmp_path, sqlite_url, smtp_server, no_backoff_sleep):
@@ -170,15 +180,18 @@ def test_slow_server_times_out_and_rows_wait_for_the_next_run(tmp_path, sqlite_u
     handler.delay = 1.0
     settings = seeded(smtp_settings(tmp_path, sqlite_url, port, query="timeout=0.3"))
     report = send(settings)
-    assert report.counts["retry"] == SAMPLE and report.counts["sent"] == 0
-    errors = [row[1] for row in rows(settings).values()]
     relay_down = delivery.RETRY.relay_down_after
+    assert (report.counts["unknown"], report.counts["retry"], report.counts["sent"]) == (
+        relay_down, SAMPLE - relay_down, 0)
+    errors = [row[1] for row in rows(settings).values()]
     # A timeout waiting for the DATA reply is not resent at once (the relay may have queued it) ...
     assert all("timed out" in e for e in errors[:relay_down]) and not no_backoff_sleep
     # ... and after a few in a row the batch stops trying and leaves the rest pending.
     assert all(e.startswith("relay unavailable") for e in errors[relay_down:])
     handler.delay = 0
-    assert send(settings).counts["sent"] == SAMPLE
+    assert send(settings).counts["sent"] == 0  # the maybe-queued ones wait; the untried ones wait for the relay
+    later = jobs.send_due(settings, NOW + dt.timedelta(minutes=11), respect_hour=False)
+    assert later.counts["sent"] == SAMPLE
     # The only duplicates are the maybe-queued ones, and they carry the same Message-ID.
     assert {m["Message-ID"] for m in parsed(handler)} == {row[4] for row in rows(settings).values()}
 
