@@ -1,7 +1,6 @@
 """Who a refusal blames, by its RFC 3463 code, against a real aiosmtpd server whose replies the test controls."""
 
 import datetime as dt
-import json
 
 import pytest
 from click.testing import CliRunner
@@ -14,11 +13,9 @@ from digest.cli import cli
 from digest.config import load_settings
 from digest.db import session_factory
 from digest.models import Digest, Subscriber
-from digest.resources import resource_dir
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 ADA = "ada@example.org"
-SAMPLE = len(json.loads((resource_dir("seeds") / "subscribers.json").read_text()))  # the sample subscribers
 
 
 @pytest.fixture(autouse=True)
