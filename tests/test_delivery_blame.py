@@ -8,7 +8,8 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from conftest import SAMPLE, make_env
-from digest import delivery, ingest, jobs, mail
+from digest import delivery, ingest, jobs
+from digest.delivery import senders as mail
 from digest.cli import cli
 from digest.config import load_settings
 from digest.db import session_factory

@@ -9,7 +9,7 @@ from sqlalchemy import event
 from digest import jobs
 from digest.db import get_engine, session_factory
 from digest.ingest import seeds_spec
-from digest.mail import MemorySender
+from digest.delivery.senders import MemorySender
 from digest.subscriptions import subscribe, validate_preferences
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)

@@ -12,7 +12,7 @@ from conftest import SAMPLE, make_env
 from digest import delivery, ingest, jobs
 from digest.config import load_settings
 from digest.db import session_factory
-from digest.mail import MemorySender, OutboxSender, SenderUnavailable
+from digest.delivery.senders import MemorySender, OutboxSender, SenderUnavailable
 from digest.models import Digest, Subscriber
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)

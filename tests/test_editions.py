@@ -7,10 +7,11 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from digest import editions, jobs
+from digest.delivery import editions
+from digest import jobs
 from digest.db import session_factory
 from digest.ingest import bulk_upsert_papers, seeds_spec
-from digest.mail import MemorySender
+from digest.delivery.senders import MemorySender
 from digest.models import Digest, DigestItem, Subscriber
 from digest.sources import PaperEntry
 from digest.subscriptions import subscribe, validate_preferences

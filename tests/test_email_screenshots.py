@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from digest import message, render
+from digest.email import message, render
 from digest.resources import resource_dir
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,7 +7,7 @@ from email.headerregistry import Address
 
 import pytest
 
-from digest import message, render
+from digest.email import message, render
 from digest.config import ConfigError, load_settings
 from conftest import make_env
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from conftest import make_env
-from digest import jobs, mail
+from digest import jobs
+from digest.delivery import senders as mail
 from digest.config import load_settings
 from test_injection import NOW, seeded_with_hostile_rows
 

@@ -8,7 +8,8 @@ from collections.abc import Mapping, MutableMapping
 
 import pytest
 
-from digest import ranking, ranking_edition
+from digest import ranking
+from digest.ranking import edition as ranking_edition
 from digest.ranking import Candidate, Profile, rank
 
 NOW = dt.datetime(2024, 11, 28, 12, tzinfo=dt.timezone.utc)

@@ -11,12 +11,12 @@ import subprocess
 import sys
 
 import numpy as np
-from digest import ranking_eval
+from digest.ranking import evaluate as ranking_eval
 from digest.ranking import Profile, rank
-from digest.ranking_dups import duplicate_groups
-from digest.ranking_edition import clear_edition_cache, prepare_edition
-from digest.ranking_features import edition_text, featurise
-from digest.ranking_text import (
+from digest.ranking.dups import duplicate_groups
+from digest.ranking.edition import clear_edition_cache, prepare_edition
+from digest.ranking.features import edition_text, featurise
+from digest.ranking.text import (
     BM25_B,
     BM25_K1,
     PHRASE_BONUS,
@@ -47,7 +47,7 @@ def with_features(candidates):
 def test_features_are_the_same_bytes_in_another_process_with_another_hash_seed():
     papers = [("Quantized LLMs at 2 bits", "We quantize large language models.", ("Ann Lee", "B. Chen")),
               ("Graph neural networks", "Message passing on graphs, again and again.", ())]
-    code = ("import json, sys; from digest.ranking_features import featurise; "
+    code = ("import json, sys; from digest.ranking.features import featurise; "
             "print(json.dumps([b.hex() for b in featurise(json.loads(sys.argv[1]))]))")
     other = subprocess.run([sys.executable, "-c", code, json.dumps(papers)], capture_output=True, text=True,
                            check=True, env={"PYTHONHASHSEED": "12345", "PATH": "/usr/bin:/bin"}).stdout

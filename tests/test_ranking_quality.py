@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest import ranking_eval
+from digest.ranking import evaluate as ranking_eval
 from conftest import FIXTURES
 
 CAPTURE = sorted((FIXTURES / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from digest import render
-from digest.latex import readable
+from digest.email import render
+from digest.email.latex import readable
 from digest.resources import resource_dir
 
 EDITION = dt.date(2026, 11, 28)

@@ -1,7 +1,7 @@
 import datetime as dt
 
 from digest.jobs import run_demo
-from digest.mail import MemorySender
+from digest.delivery.senders import MemorySender
 
 from conftest import SAMPLE
 

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from conftest import REDIS_URL, SAMPLE, SmtpHandler, free_port, make_env
-from digest import delivery, ingest, jobs, mail, render
+from digest import delivery, ingest, jobs
+from digest.delivery import senders as mail
+from digest.email import render
 from digest.config import load_settings
 from digest.db import session_factory
 from digest.models import Digest, Subscriber

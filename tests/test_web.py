@@ -307,7 +307,7 @@ def test_one_click_post_without_cookies_unsubscribes_at_once_with_200(web_any_db
 
 def test_one_click_unsubscribe_takes_effect_before_the_next_send(web):
     from digest.jobs import deliver_ids, plan_manual
-    from digest.mail import MemorySender
+    from digest.delivery.senders import MemorySender
 
     ada = web.add("ada@example.org")
     now = dt.datetime.now(dt.timezone.utc)

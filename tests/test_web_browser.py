@@ -22,7 +22,7 @@ from conftest import free_port, make_env
 from digest import subscriptions as subs
 from digest.config import load_settings
 from digest.db import session_factory
-from digest.compose import build_content
+from digest.email.compose import build_content
 from digest.models import Digest, DigestItem, Paper
 from digest.web import create_app
 

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digest import ranking_select as select
-from digest import ranking_trending as trending
-from digest.ranking_edition import Compiled, Edition, bulk_compile, prepare_edition
-from digest.ranking_picks import Explainer, Pick, Picks, gc_paused
+from digest.ranking import select
+from digest.ranking import trending
+from digest.ranking.edition import Compiled, Edition, bulk_compile, prepare_edition
+from digest.ranking.picks import Explainer, Pick, Picks, gc_paused
 
 __all__ = ["Candidate", "Pick", "Picks", "Profile", "rank"]
 

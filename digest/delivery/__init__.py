@@ -25,11 +25,13 @@ from sqlalchemy import and_, delete, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
-from digest import compose, editions, message, ranking, render
+from digest.email import compose, message, render
+from digest.delivery import editions
+from digest import ranking
 from digest.config import Settings
-from digest.delivery_report import DeliveryReport, plural
-from digest.leases import Lease, bulk_claim, claim, get_stalled, release, renew  # noqa: F401 (public here too)
-from digest.mail import RECIPIENT, SENDER, TRANSIENT, UNKNOWN, DeliveryError, PermanentError, Sender, \
+from digest.delivery.report import DeliveryReport, plural
+from digest.delivery.leases import Lease, bulk_claim, claim, get_stalled, release, renew  # noqa: F401 (public here too)
+from digest.delivery.senders import RECIPIENT, SENDER, TRANSIENT, UNKNOWN, DeliveryError, PermanentError, Sender, \
     SenderUnavailable, TransientError, sender_problem
 from digest.models import Digest, DigestItem, Paper, Subscriber
 

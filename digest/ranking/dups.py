@@ -13,8 +13,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from digest.ranking_features import EditionText
-from digest.ranking_select import ragged
+from digest.ranking.features import EditionText
+from digest.ranking.select import ragged
 
 DUP_JACCARD = 0.7         # share of distinct terms (words and word pairs) above which two texts are one work
 DUP_MIN_SHARED = 16       # …and at least this many shared terms: short texts are compared by title only

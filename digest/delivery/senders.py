@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from digest.config import SmtpConfig
-from digest.replies import (RECIPIENT, SENDER, TRANSIENT, UNKNOWN, ReplyClass,  # noqa: F401 (public here too)
+from digest.email.replies import (RECIPIENT, SENDER, TRANSIENT, UNKNOWN, ReplyClass,  # noqa: F401 (public here too)
                             classify_reply, sender_problem)
 
 log = logging.getLogger(__name__)

@@ -165,7 +165,7 @@ def _delivering(work):
 
     The sender is checked before any row is claimed, so none is left behind.
     """
-    from digest.mail import SenderUnavailable
+    from digest.delivery.senders import SenderUnavailable
 
     try:
         return work()
@@ -239,8 +239,8 @@ def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_pa
 def _send_resubscription(settings: Settings, session, address: str, given: dict, defaults: dict) -> None:
     """Mail a new double opt-in link; sent before the commit, so a failed send writes nothing."""
     from digest import subscriptions as subs
-    from digest.confirmation import build_confirmation, deliver_confirmation
-    from digest.mail import DeliveryError
+    from digest.email.confirmation import build_confirmation, deliver_confirmation
+    from digest.delivery.senders import DeliveryError
 
     now = now_utc()
     subscriber = subs.request_resubscription(session, address, given, defaults, now)
@@ -455,7 +455,7 @@ def send(ctx, date_text, emails, dry_run, force, enqueue) -> None:
 
 
 def _enqueue(settings, emails, edition, force) -> None:
-    from digest.delivery_report import DeliveryReport, plural
+    from digest.delivery.report import DeliveryReport, plural
     from digest.jobs import plan_manual
 
     # The CLI is the one place in digest/ that reaches for the scheduler,
@@ -483,7 +483,7 @@ def _enqueue(settings, emails, edition, force) -> None:
 
 
 def _dry_run(settings, factory, emails, edition) -> None:
-    from digest.preview import get_picks
+    from digest.delivery.preview import get_picks
 
     now = now_utc()
     with factory() as session:
@@ -514,7 +514,7 @@ def preview(ctx, email, out) -> None:
     import re
 
     from digest import subscriptions as subs
-    from digest.preview import render_preview
+    from digest.delivery.preview import render_preview
 
     settings = settings_of(ctx)
     try:

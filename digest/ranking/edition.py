@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import sparse
 
-from digest.ranking_dups import duplicate_groups, representatives
-from digest.ranking_features import EditionText, edition_text
-from digest.ranking_select import quantised
-from digest.ranking_trending import popularity_order, popularity_reasons
-from digest.ranking_text import (
+from digest.ranking.dups import duplicate_groups, representatives
+from digest.ranking.features import EditionText, edition_text
+from digest.ranking.select import quantised
+from digest.ranking.trending import popularity_order, popularity_reasons
+from digest.ranking.text import (
     PhraseQueries,
     author_keys,
     bulk_queries,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from digest import ranking_select as select
-from digest.ranking_edition import Compiled, Edition
-from digest.ranking_trending import age_reason
+from digest.ranking import select
+from digest.ranking.edition import Compiled, Edition
+from digest.ranking.trending import age_reason
 
 BULK_ROWS = 4096  # subscribers whose picks are written together when iterating over all of them
 

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from digest.ranking import Candidate, Profile, rank
-from digest.ranking_text import fold
+from digest.ranking.text import fold
 
 DC = "{http://purl.org/dc/elements/1.1/}"
 

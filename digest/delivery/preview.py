@@ -7,7 +7,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from digest import compose, delivery, editions, render
+from digest.email import compose, render
+from digest import delivery
+from digest.delivery import editions
 from digest.config import Settings
 from digest.models import Digest, Subscriber
 

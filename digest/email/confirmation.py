@@ -15,9 +15,9 @@ from functools import lru_cache
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digest import subscriptions as subs
-from digest.message import format_address, header_value, mime_bytes, safe_address
+from digest.email.message import format_address, header_value, mime_bytes, safe_address
 from digest.config import Settings
-from digest.mail import DeliveryError, make_sender
+from digest.delivery.senders import DeliveryError, make_sender
 from digest.resources import resource_dir
 
 log = logging.getLogger(__name__)

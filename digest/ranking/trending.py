@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from digest.ranking_select import TRENDING, Cells, ragged
+from digest.ranking.select import TRENDING, Cells, ragged
 
 
 def popularity_order(candidates, representative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digest.ranking_select import ragged
-from digest.ranking_text import (
+from digest.ranking.select import ragged
+from digest.ranking.text import (
     _GOLDEN,
     _NOT_WORD,
     _STEMS,

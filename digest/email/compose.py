@@ -9,7 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from digest import message, ranking, render
+from digest.email import message, render
+from digest import ranking
 from digest.config import Settings
 from digest.models import Digest, Paper, Subscriber
 from digest.subscriptions import make_token
