@@ -14,7 +14,7 @@ from digest.models import Paper
 from digest.ranking import Profile, rank
 from digest.ranking.edition import clear_edition_cache
 from digest.ranking.features import FEATURES_VERSION, is_current
-from conftest import _truncate
+from helpers import _truncate
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 

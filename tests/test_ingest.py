@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from digest.db import get_engine, session_factory
 from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source, resolve_spec
 from digest import ingest, jobs

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from conftest import free_port, make_env
+from helpers import ROOT, free_port, make_env
 from digest import subscriptions as subs
 from digest.config import load_settings
 from digest.db import session_factory
@@ -27,7 +27,7 @@ from digest.models import Digest, DigestItem, Paper
 from digest.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots" / "web"
+SHOTS = ROOT / "artifacts" / "screenshots" / "web"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
 XSS_TOPIC = '<img src=x onerror="window.__xss=1">'

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from conftest import make_env
+from helpers import make_env
 from digest import subscriptions as subs
 from digest.cli import cli
 from digest.config import ConfigError, load_settings
@@ -221,7 +221,7 @@ def test_parallel_sign_ups_for_one_new_address_all_get_the_neutral_page(tmp_path
 
     from werkzeug.serving import make_server
 
-    from conftest import _truncate, free_port
+    from helpers import _truncate, free_port
     from digest.db import ensure_schema
 
     ensure_schema(pg_database_url)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEED_LISTING, make_env
+from helpers import SEED_LISTING, make_env
 
 DIGEST = str(Path(sys.executable).with_name("digest"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_env
+from helpers import make_env
 from digest import jobs
 from digest.delivery import senders as mail
 from digest.config import load_settings

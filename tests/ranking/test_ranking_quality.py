@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from digest.ranking import evaluate as ranking_eval
-from conftest import FIXTURES
+from helpers import FIXTURES
 
 CAPTURE = sorted((FIXTURES / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))
 

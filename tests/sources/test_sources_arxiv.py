@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from digest.sources import parse
 
 RSS = FIXTURES / "arxiv-rss-new"

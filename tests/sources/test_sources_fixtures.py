@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from digest.sources import detect_kind, parse
 
 # path: (detected kind, status, entries, first entry's key)

@@ -9,7 +9,7 @@ import pytest
 
 from digest.email import message, render
 from digest.config import ConfigError, load_settings
-from conftest import make_env
+from helpers import make_env
 
 NOW = dt.datetime(2026, 11, 28, 7, 0, tzinfo=dt.timezone.utc)
 INJECTIONS = [

@@ -7,7 +7,7 @@ from click.testing import CliRunner
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from conftest import SAMPLE, make_env
+from helpers import SAMPLE, make_env
 from digest import delivery, ingest, jobs
 from digest.delivery import senders as mail
 from digest.cli import cli

@@ -8,7 +8,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
-from conftest import SAMPLE, make_env
+from helpers import SAMPLE, make_env
 from digest import delivery, ingest, jobs
 from digest.config import load_settings
 from digest.db import session_factory

@@ -28,7 +28,7 @@ from digest.ranking.text import (
     score_phrases,
     tokens,
 )
-from conftest import FIXTURES
+from helpers import FIXTURES
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 CAPTURE = sorted((FIXTURES / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))

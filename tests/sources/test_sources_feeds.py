@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURES, SEED_LISTING
+from helpers import FIXTURES, SEED_LISTING
 from digest.sources import detect_kind, parse
 from digest.sources.keys import canonical_key, find_arxiv_id
 from digest.sources.text import split_authors

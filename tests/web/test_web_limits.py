@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import event, select
 
-from conftest import free_port, make_env
+from helpers import free_port, make_env
 from webserver import serving
 from digest import subscriptions as subs
 from digest.config import load_settings

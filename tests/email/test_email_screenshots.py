@@ -16,10 +16,11 @@ from types import SimpleNamespace
 import pytest
 
 from digest.email import message, render
+from helpers import ROOT
 from digest.resources import resource_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots" / "email"
+SHOTS = ROOT / "artifacts" / "screenshots" / "email"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                "--disable-sync", "--no-first-run"]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "mobile": {"width": 375, "height": 740}}

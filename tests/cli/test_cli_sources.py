@@ -7,7 +7,7 @@ import socket
 import pytest
 from click.testing import CliRunner
 
-from conftest import FIXTURES, free_port, make_env
+from helpers import FIXTURES, free_port, make_env
 from digest.cli import cli
 from digest.db import session_factory
 from digest.models import Source

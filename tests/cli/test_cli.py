@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import SAMPLE, SEED_LISTING, free_port, make_env
+from helpers import SAMPLE, SEED_LISTING, free_port, make_env
 from digest.cli import cli
 from digest.db import session_factory
 from digest.models import Digest, Paper, Source, Subscriber
@@ -173,7 +173,7 @@ def test_resubscribe_mails_a_confirmation_and_leaves_the_address_opted_out(run, 
 
 
 def test_resubscribe_that_cannot_be_mailed_fails_with_one_line_and_writes_nothing(run):
-    from conftest import free_port
+    from helpers import free_port
 
     run("subscribe", "ada@example.org", "--topic", "graphs")
     opt_out(run.url, "unsubscribed")

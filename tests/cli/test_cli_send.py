@@ -13,7 +13,7 @@ import redis
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import REDIS_URL, free_port, make_env
+from helpers import REDIS_URL, free_port, make_env
 from digest.cli import cli
 from digest.db import session_factory
 from digest.models import Digest

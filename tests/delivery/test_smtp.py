@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
-from conftest import REDIS_URL, SAMPLE, SmtpHandler, free_port, make_env
+from helpers import REDIS_URL, SAMPLE, SmtpHandler, free_port, make_env
 from digest import delivery, ingest, jobs
 from digest.delivery import senders as mail
 from digest.email import render
