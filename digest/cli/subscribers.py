@@ -69,7 +69,8 @@ def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_pa
 def _send_resubscription(settings: Settings, session, address: str, given: dict, defaults: dict) -> None:
     """Mail a new double opt-in link; sent before the commit, so a failed send writes nothing."""
     from digest import subscriptions as subs
-    from digest.email.confirmation import build_confirmation, deliver_confirmation
+    from digest.delivery.confirmations import deliver_confirmation
+    from digest.email.confirmation import build_confirmation
     from digest.delivery.senders import DeliveryError
 
     now = now_utc()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import TYPE_CHECKING
 
-from digest.email import message, render
 from digest import ranking
 from digest.config import Settings
-from digest.models import Digest, Paper, Subscriber
+from digest.email import message, render
 from digest.subscriptions import make_token
+
+if TYPE_CHECKING:  # the rows are only read, never queried: email/ stays free of the database layer
+    from digest.models import Digest, Paper, Subscriber
 
 
 def message_id(digest: Digest, settings: Settings) -> str:

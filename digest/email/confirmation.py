@@ -1,4 +1,4 @@
-"""The confirmation email of the double opt-in (templates/email/confirm/), built and sent.
+"""The confirmation email of the double opt-in (templates/email/confirm/); `digest.delivery.confirmations` sends it.
 
 Headers are written from validated parts (`message.mime_bytes` refuses any
 value with a line break), the subject loses control characters and the HTML
@@ -8,7 +8,6 @@ part is autoescaped, so nothing a visitor typed reaches a header or markup raw.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
 
@@ -17,10 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from digest import subscriptions as subs
 from digest.email.message import format_address, header_value, mime_bytes, safe_address
 from digest.config import Settings
-from digest.delivery.senders import DeliveryError, make_sender
 from digest.resources import resource_dir
-
-log = logging.getLogger(__name__)
 
 
 def build_confirmation(settings: Settings, subscriber, secret: str, needs_confirmation: bool,
@@ -65,18 +61,3 @@ def email_environment() -> Environment:
                        autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def deliver_confirmation(settings: Settings, recipient: str, data: bytes) -> None:
-    """Hand the message to the configured sender (SMTP, else the outbox); DeliveryError or ValueError if it fails."""
-    sender = make_sender(settings)
-    try:
-        sender.send(settings.from_address.addr_spec, safe_address(recipient).addr_spec, data)
-    finally:
-        sender.close()
-
-
-def send_confirmation(settings: Settings, recipient: str, data: bytes) -> None:
-    """Like `deliver_confirmation`, but a failure is only logged: the web page stays neutral."""
-    try:
-        deliver_confirmation(settings, recipient, data)
-    except (DeliveryError, ValueError) as exc:
-        log.error("confirmation to %s not sent: %s", recipient, exc)

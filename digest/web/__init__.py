@@ -32,7 +32,8 @@ from werkzeug.exceptions import HTTPException
 
 from digest import subscriptions as subs
 from digest.config import ConfigError, Settings, load_settings
-from digest.email.confirmation import build_confirmation, send_confirmation
+from digest.delivery.confirmations import send_confirmation
+from digest.email.confirmation import build_confirmation
 from digest.db import ensure_schema, get_engine, session_factory
 from digest.delivery import WEEKLY_DAY
 from digest.resources import resource_dir
