@@ -9,7 +9,7 @@ case with a naive per-subscriber Python loop over papers (same scoring model,
 no diversity pass), as a ratio beside ours, then the quality figures.
 
 Both start from what the database holds: the papers with the ranking features
-ingest stored for them (digest.ranking_features, computed once per paper and
+ingest stored for them (digest.ranking.features, computed once per paper and
 not timed here). A cold call concatenates those features and indexes the terms
 its profiles use; nothing is tokenised in the call.
 

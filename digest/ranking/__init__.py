@@ -2,14 +2,14 @@
 
 Plain data and an explicit `now` in, ranked picks with scores and reasons out;
 no database, no clock. The edition's papers come with their features already
-tokenised (`ranking_features`, stored at ingest) and are assembled into arrays
-once per call (`ranking_edition`, `ranking_text`): every distinct topic
+tokenised (`ranking.features`, stored at ingest) and are assembled into arrays
+once per call (`ranking.edition`, `ranking.text`): every distinct topic
 phrase is scored against every paper in one sparse × dense product and only
 the cells above the floor are kept, best first. Subscribers are then handled block by block as flat
-arrays of (subscriber, paper) cells (`ranking_select`): filters, topic-coverage
+arrays of (subscriber, paper) cells (`ranking.select`): filters, topic-coverage
 damping and top-k are numpy operations, so memory stays bounded and no Python
 loop runs over papers per subscriber. The result keeps the chosen cells as
-arrays (`ranking_picks.Picks`, a read-only mapping): a subscriber's Picks and
+arrays (`ranking.picks.Picks`, a read-only mapping): a subscriber's Picks and
 their reasons are written in Python only when that subscriber is looked up.
 
 score = relevance × (W_BASE + W_RECENCY · recency + W_TREND · trending)
@@ -24,8 +24,15 @@ score = relevance × (W_BASE + W_RECENCY · recency + W_TREND · trending)
 A profile without topics has no relevance to rank by: a categories-only one
 gets its categories' papers, and an empty one (no topics, categories or
 followed authors) the whole edition's, both most popular first (upvotes,
-stars, sources, then recency; `ranking_trending`), scored in the band of
+stars, sources, then recency; `ranking.trending`), scored in the band of
 CATEGORY_RELEVANCE × [W_BASE, 1] by their place in that order.
+
+Public surface: `rank`, `Profile`, `Candidate`, `Pick`, `Picks`. The
+package's modules: `features` (text → stored features), `text` (tokens, BM25
+terms), `edition` (one edition's arrays, cached), `select` (flat cell arrays,
+filters, top-k), `picks` (the result and its reasons), `dups` (near-duplicate
+groups), `trending` (popularity order), `evaluate` (quality on captured
+feeds). Pure: no database, network or Celery (tests/test_layering.py).
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ class Candidate:
     github_stars: int = 0
     n_sources: int = 1
     comments: int = 0
-    # Stored ranking features (ranking_features.featurise, computed at ingest); None: computed in the call.
+    # Stored ranking features (features.featurise, computed at ingest); None: computed in the call.
     features: bytes | None = field(default=None, compare=False, repr=False)
 
 
@@ -119,7 +126,7 @@ def _rank_block(edition: Edition, compiled: Compiled, rows: np.ndarray) -> selec
     cells.rank = rank
     cells = cells.take(keep)
     # Without a topic there is no relevance to rank by: a category's papers and the trending ones go by
-    # popularity (ranking_trending); topical cells by relevance, nudged by recency and popularity.
+    # popularity (ranking.trending); topical cells by relevance, nudged by recency and popularity.
     by_popularity = (cells.slot == select.CATEGORY) | (cells.slot == select.TRENDING)
     score = np.where(by_popularity, edition.popular[cells.col], cells.rel * edition.boost[cells.col])
     return select.bulk_top(cells, score, compiled.max_papers[rows], len(rows))

@@ -61,7 +61,7 @@ class Edition:
     author_hashes: np.ndarray            # sorted distinct author-key hashes: the rows of paper_authors
     paper_authors: sparse.csr_matrix     # author keys × papers (representatives only)
     authors: list[tuple[str, ...]]
-    popularity_order: np.ndarray         # representatives, most popular first (ranking_trending)
+    popularity_order: np.ndarray         # representatives, most popular first (ranking.trending)
     popularity_place: np.ndarray         # per paper: its place in popularity_order
     popularity_reason: list[str | None]  # per paper: the figure that places it ("trending: 283 upvotes")
     # Per call (they depend on `now` and the half-life), on a copy of the cached content-only edition:

@@ -43,7 +43,7 @@ from digest.ranking.text import (
 )
 
 FEATURES_VERSION = 2                # 2: blobs padded to whole 8-byte words
-MINHASHES = 64                      # signature bins, a power of two: 16 LSH bands of 4 in ranking_edition
+MINHASHES = 64                      # signature bins, a power of two: 16 LSH bands of 4 in ranking.edition
 _HEAD = struct.Struct("<BxHIfIQQ")  # version, author keys, terms, length, (pad), title hash, text digest
 _SEPARATOR = "|"  # a token no word can be: marks where one field ends in the joined corpus
 

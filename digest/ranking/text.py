@@ -1,6 +1,6 @@
 """Text side of ranking, pure: tokens, stable term hashes, the call's term index, phrase queries.
 
-Papers arrive tokenised (ranking_features: stemmed unigrams and bigrams as
+Papers arrive tokenised (ranking.features: stemmed unigrams and bigrams as
 64-bit hashes, title counted TITLE_WEIGHT times). A call builds a BM25 index
 over just the terms its topic phrases and exclusions use (`match_terms`), with
 document frequencies and lengths of the whole edition, so every term scores as

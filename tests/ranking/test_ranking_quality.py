@@ -1,7 +1,7 @@
 """Ranking quality on real, labelled data: ours against recency-only and keyword-substring baselines.
 
 Labels come from arXiv itself: a paper is relevant to a profile when arXiv
-filed it under the category the profile describes (see digest.ranking_eval).
+filed it under the category the profile describes (see digest.ranking.evaluate).
 """
 
 from __future__ import annotations
