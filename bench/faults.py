@@ -42,7 +42,7 @@ from digest import ingest, jobs  # noqa: E402
 from digest.config import load_settings  # noqa: E402
 from digest.db import ensure_schema, get_engine, session_factory  # noqa: E402
 from digest.models import Digest, DigestItem, Subscriber  # noqa: E402
-from digest.outcomes import REFUSED, unknown_outcomes  # noqa: E402
+from digest.delivery.outcomes import REFUSED, unknown_outcomes  # noqa: E402
 from digest.subscriptions import subscribe, validate_preferences  # noqa: E402
 
 TOPICS = ["LLM quantization", "efficient attention", "sparse matrices", "quantum algorithms", "graph neural networks"]

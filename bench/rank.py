@@ -9,7 +9,7 @@ case with a naive per-subscriber Python loop over papers (same scoring model,
 no diversity pass), as a ratio beside ours, then the quality figures.
 
 Both start from what the database holds: the papers with the ranking features
-ingest stored for them (digest.ranking_features, computed once per paper and
+ingest stored for them (digest.ranking.features, computed once per paper and
 not timed here). A cold call concatenates those features and indexes the terms
 its profiles use; nothing is tokenised in the call.
 
@@ -41,8 +41,8 @@ def load_papers(n: int = 2000):
     import xml.etree.ElementTree as ET
 
     from digest.ranking import Candidate
-    from digest.ranking_eval import load_arxiv_rss
-    from digest.ranking_features import featurise
+    from digest.ranking.evaluate import load_arxiv_rss
+    from digest.ranking.features import featurise
 
     rss = require(sorted((FEEDS / "arxiv-rss-new").glob("*.xml")), "arXiv RSS captures")
     texts = [(c.title, c.abstract, c.authors, c.categories) for c in load_arxiv_rss(
@@ -76,8 +76,8 @@ def load_papers(n: int = 2000):
 
 def phrase_vocabulary(papers, size: int = 3000) -> list[str]:
     """Topic phrases people type: arXiv taxonomy phrases plus frequent title bigrams/trigrams."""
-    from digest.ranking_eval import CATEGORY_TOPICS
-    from digest.ranking_text import words
+    from digest.ranking.evaluate import CATEGORY_TOPICS
+    from digest.ranking.text import words
 
     grams = Counter()
     for p in papers:
@@ -91,7 +91,7 @@ def phrase_vocabulary(papers, size: int = 3000) -> list[str]:
 def make_profiles(n: int, papers, seed: int = 1):
     """Varied profiles: 1–4 Zipf-drawn topics, some free-text topics, categories, exclusions, follows."""
     from digest.ranking import Profile
-    from digest.ranking_text import words
+    from digest.ranking.text import words
 
     rng = random.Random(seed)
     vocab = phrase_vocabulary(papers)
@@ -121,8 +121,8 @@ def naive_rank(profiles, papers, sent):
     """The same model as a per-subscriber Python loop over papers (what a straightforward script does)."""
     import numpy as np
 
-    from digest.ranking_edition import prepare_edition
-    from digest.ranking_text import bulk_queries, match_terms, phrase_key
+    from digest.ranking.edition import prepare_edition
+    from digest.ranking.text import bulk_queries, match_terms, phrase_key
 
     edition = prepare_edition(papers, NOW, 36.0)  # the same stored features, concatenated, as ours starts from
     index = match_terms(edition.text, np.unique(edition.text.hashes))  # every term of the edition, BM25-weighted
@@ -159,7 +159,7 @@ def child(n: int, repeats: int, naive: bool) -> dict:
     """Per repeat: a cold call (no vectorised edition cached), then, for ours, a warm call (the same candidates
     again, as the next delivery batch does) and writing every subscriber's Picks and reasons from it."""
     from digest.ranking import rank
-    from digest.ranking_edition import clear_edition_cache
+    from digest.ranking.edition import clear_edition_cache
 
     papers = load_papers()
     profiles, sent = make_profiles(n, papers)
@@ -238,7 +238,7 @@ def main() -> None:
             marginal = (medians[big] - medians[1000]) / (big - 1000)
             print(f"   per extra subscriber: ours {marginal * 1e3:.3f} ms (1,000 → {big:,}), naive "
                   f"{naive / 1000 * 1e3:.2f} ms = {naive / 1000 / marginal:.0f}x")
-    from digest.ranking_eval import report
+    from digest.ranking.evaluate import report
 
     paths = require(sorted((FEEDS / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml")), "arXiv capture")
     for name, figures in report(paths).items():

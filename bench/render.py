@@ -21,7 +21,7 @@ import time
 from email.message import EmailMessage
 from types import SimpleNamespace
 
-from digest import message, render
+from digest.email import message, render
 from digest.config import load_settings
 from digest.subscriptions import make_token
 

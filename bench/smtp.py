@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from render import NOW, bench_settings, digest_bytes, edition_build, papers  # noqa: E402  (bench/render.py)
 
 from digest.config import SmtpConfig  # noqa: E402
-from digest.mail import SmtpSender  # noqa: E402
+from digest.delivery.senders import SmtpSender  # noqa: E402
 
 
 def free_port() -> int:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from digest.models import Paper
-from digest.ranking_features import FEATURES_VERSION, featurise, is_current
+from digest.ranking.features import FEATURES_VERSION, featurise, is_current
 
 CHUNK = 2000
 INGEST_DAYS = 8  # ingest fills papers first seen this recently: the weekly window and a day

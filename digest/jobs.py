@@ -14,8 +14,8 @@ from sqlalchemy import select
 from digest import delivery, features, ingest
 from digest.config import Settings
 from digest.db import ensure_schema, session_factory
-from digest.editions import WEEKLY_WINDOW_DAYS
-from digest.mail import Sender, make_sender
+from digest.delivery.editions import WEEKLY_WINDOW_DAYS
+from digest.delivery.senders import Sender, make_sender
 from digest.models import Source
 from digest.resources import resource_dir
 from digest.subscriptions import (SubscriptionError, get_subscriber, normalise_email, subscribe,

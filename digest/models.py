@@ -95,7 +95,7 @@ class Paper(Base):
     comments: Mapped[int] = mapped_column(Integer, default=0)
     github_stars: Mapped[int] = mapped_column(Integer, default=0)
     content_hash: Mapped[str] = mapped_column(String(64))
-    # Ranking features of title, abstract and authors (digest.ranking_features), stored once so that no ranking
+    # Ranking features of title, abstract and authors (digest.ranking.features), stored once so that no ranking
     # call tokenises text; NULL, or an older version, until digest.features.fill_features computes them.
     features: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     features_version: Mapped[int | None] = mapped_column(SmallInteger)

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.delivery_report import plural
-from digest.outcomes import OUTAGE_PREFIX, UNKNOWN_PREFIX, outage_since, unknown_outcomes
-from digest.replies import SENDER, classify_reply, sender_problem
+from digest.delivery.report import plural
+from digest.delivery.outcomes import OUTAGE_PREFIX, UNKNOWN_PREFIX, outage_since, unknown_outcomes
+from digest.email.replies import SENDER, classify_reply, sender_problem
 from digest.models import Digest, Paper, Source, Subscriber
 
 STATES = ("pending", "sending", "sent", "skipped", "failed", "suppressed")

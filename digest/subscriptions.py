@@ -16,7 +16,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.addresses import AddressError, parse_address
+from digest.email.addresses import AddressError, parse_address
 from digest.config import ConfigError, validate_timezone
 from digest.models import Digest, DigestItem, Paper, Subscriber
 

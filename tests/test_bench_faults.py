@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REDIS_URL
+from helpers import REDIS_URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def bench(tmp_path, pg_database_url):
-    from conftest import _truncate
+    from helpers import _truncate
 
     yield faults.Bench(pg_database_url, subscribers=12, lease=5, tmp=tmp_path)
     _truncate(pg_database_url)

@@ -7,14 +7,14 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-from digest import editions
+from digest.delivery import editions
 from digest.db import alembic_config, ensure_schema, get_engine, session_factory, upgrade
 from digest.ingest import ingest_source, seeds_spec
 from digest.models import Paper
 from digest.ranking import Profile, rank
-from digest.ranking_edition import clear_edition_cache
-from digest.ranking_features import FEATURES_VERSION, is_current
-from conftest import _truncate
+from digest.ranking.edition import clear_edition_cache
+from digest.ranking.features import FEATURES_VERSION, is_current
+from helpers import _truncate
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 

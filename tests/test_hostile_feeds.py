@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import FIXTURES, make_env
+from helpers import FIXTURES, make_env
 from digest.cli import cli
 from digest.db import session_factory
 from digest.models import Paper

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event, select
 
-from conftest import FIXTURES
+from helpers import FIXTURES
 from digest.db import get_engine, session_factory
 from digest.ingest import SourceSpec, bulk_upsert_papers, ingest_source, resolve_spec
 from digest import ingest, jobs
-from digest.mail import MemorySender
+from digest.delivery.senders import MemorySender
 from digest.models import Digest, DigestItem, Paper, Source
 from digest.sources import PaperEntry, parse
 from digest.sources.keys import canonical_key

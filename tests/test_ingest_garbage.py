@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, make_env
+from helpers import FIXTURES, make_env
 from digest.sources import parse
 
 DIGEST = str(Path(sys.executable).with_name("digest"))

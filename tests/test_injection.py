@@ -25,7 +25,7 @@ import pytest
 from email_validator import validate_email
 from sqlalchemy import insert, select
 
-from conftest import free_port, make_env
+from helpers import free_port, make_env
 from webserver import serving
 from digest import ingest, jobs
 from digest.config import ConfigError, load_settings

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import free_port, make_env
+from helpers import free_port, make_env
 from digest.config import DEFAULT_BASE_URL, load_settings
 from digest.db import ensure_schema, session_factory
 from digest.ingest import seeds_spec
@@ -38,7 +38,7 @@ def test_procfile_web_port_defaults_to_the_port_of_the_default_base_url():
 
 @pytest.mark.slow
 def test_links_in_a_delivered_email_reach_the_web_process_under_honcho(tmp_path, pg_database_url):
-    from conftest import _truncate
+    from helpers import _truncate
 
     ensure_schema(pg_database_url)
     web_port, honcho_port = free_port(), free_port()

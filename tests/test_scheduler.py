@@ -15,7 +15,7 @@ import pytest
 from celery import Celery
 from sqlalchemy import select
 
-from conftest import REDIS_URL, make_env
+from helpers import REDIS_URL, make_env
 from digest.config import load_settings
 from digest.db import session_factory
 from digest.jobs import run_ingest
@@ -31,7 +31,7 @@ TOPICS = ["LLM quantization", "efficient attention", "sparse matrices", "quantum
 
 @pytest.fixture
 def pg_url(pg_database_url):
-    from conftest import _truncate
+    from helpers import _truncate
     from digest.db import ensure_schema
 
     ensure_schema(pg_database_url)
@@ -220,7 +220,7 @@ def test_procfile_runs_web_worker_and_beat_under_honcho(pipeline, tmp_path):
     import shutil
     import urllib.request
 
-    from conftest import free_port
+    from helpers import free_port
     from procs import Proc
 
     p = pipeline

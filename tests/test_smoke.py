@@ -1,9 +1,9 @@
 import datetime as dt
 
 from digest.jobs import run_demo
-from digest.mail import MemorySender
+from digest.delivery.senders import MemorySender
 
-from conftest import SAMPLE
+from helpers import SAMPLE
 
 
 def test_demo_sends_one_digest_per_sample_subscriber(settings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import make_env
+from helpers import make_env
 from procs import start_worker
 
 pytestmark = pytest.mark.slow

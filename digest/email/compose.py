@@ -1,0 +1,74 @@
+"""Composing one subscriber's email: shared cards, signed links, headers and MIME bytes.
+
+Pure apart from the process-wide edition cache: the database rows come in,
+bytes go out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING
+
+from digest import ranking
+from digest.config import Settings
+from digest.email import message, render
+from digest.subscriptions import make_token
+
+if TYPE_CHECKING:  # the rows are only read, never queried: email/ stays free of the database layer
+    from digest.models import Digest, Paper, Subscriber
+
+
+def message_id(digest: Digest, settings: Settings) -> str:
+    """Stable across retries: the one the row keeps (a forced resend gets a new one), else derived from the row."""
+    return digest.message_id or f"<digest.{digest.id}.{digest.edition_date.isoformat()}@{settings.from_address.domain}>"
+
+
+def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],
+                  papers: dict[int, Paper], edition: render.EditionRenderer | None = None) -> render.DigestContent:
+    """What the subscriber's email shows: shared paper cards, their reasons, signed links."""
+    key = settings.signing_key()
+    card = edition.card_for if edition is not None else render.paper_card
+    return render.DigestContent(
+        email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
+        cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic) for p in picks],
+        unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id)}",
+        preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber.id)}",
+    )
+
+
+def unsubscribe_mailto(settings: Settings, content: render.DigestContent) -> str | None:
+    """mailto: for List-Unsubscribe when configured; the subject carries the signed token."""
+    if not settings.unsubscribe_mailto:
+        return None
+    return f"mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20{content.unsubscribe_url.rsplit('/', 1)[-1]}"
+
+
+def message_bytes(settings: Settings, digest: Digest, subscriber: Subscriber, content: render.DigestContent,
+                  rendered: render.Rendered, now: dt.datetime) -> bytes:
+    """Headers + MIME (+ DKIM) for one rendered digest; ValueError if the address is unsafe."""
+    envelope = message.Envelope(
+        sender=settings.from_address, to=message.safe_address(subscriber.email, subscriber.name or ""),
+        message_id=message_id(digest, settings), date=now, list_id=f"<digest.{settings.from_address.domain}>",
+        unsubscribe_url=content.unsubscribe_url, unsubscribe_mailto=unsubscribe_mailto(settings, content),
+        edition=digest.edition_date,
+    )
+    return message.build_bytes(rendered, envelope, settings.dkim)
+
+
+_EDITION: tuple[float, render.EditionRenderer] | None = None
+EDITION_MAX_AGE = 3600.0
+EDITION_MAX_CARDS = 20_000
+
+
+def shared_edition() -> render.EditionRenderer:
+    """The process's edition renderer: batches in one worker share the inlined shell and cards.
+
+    Cards are keyed by paper id and checked against the paper's content hash,
+    so an edited paper is re-rendered; the cache is dropped hourly or when large.
+    """
+    global _EDITION
+    now = time.monotonic()
+    if _EDITION is None or now - _EDITION[0] > EDITION_MAX_AGE or len(_EDITION[1].cards) > EDITION_MAX_CARDS:
+        _EDITION = (now, render.EditionRenderer())
+    return _EDITION[1]

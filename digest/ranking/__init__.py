@@ -1,0 +1,171 @@
+"""Ranking, pure: every due subscriber × every candidate paper in one vectorised batch.
+
+Plain data and an explicit `now` in, ranked picks with scores and reasons out;
+no database, no clock. The edition's papers come with their features already
+tokenised (`ranking.features`, stored at ingest) and are assembled into arrays
+once per call (`ranking.edition`, `ranking.text`): every distinct topic
+phrase is scored against every paper in one sparse × dense product and only
+the cells above the floor are kept, best first. Subscribers are then handled block by block as flat
+arrays of (subscriber, paper) cells (`ranking.select`): filters, topic-coverage
+damping and top-k are numpy operations, so memory stays bounded and no Python
+loop runs over papers per subscriber. The result keeps the chosen cells as
+arrays (`ranking.picks.Picks`, a read-only mapping): a subscriber's Picks and
+their reasons are written in Python only when that subscriber is looked up.
+
+score = relevance × (W_BASE + W_RECENCY · recency + W_TREND · trending)
+
+- relevance: best topic's BM25 match in [0, 1] (+ PHRASE_BONUS for the exact
+  phrase), at least AUTHOR_RELEVANCE for a followed author; must reach the
+  subscriber's floor.
+- recency: 0.5 ** (hours since announced / half-life).
+- trending: log-damped popularity divided by the edition's maximum, so a viral
+  paper nudges order among relevant papers and never drowns a topic.
+
+A profile without topics has no relevance to rank by: a categories-only one
+gets its categories' papers, and an empty one (no topics, categories or
+followed authors) the whole edition's, both most popular first (upvotes,
+stars, sources, then recency; `ranking.trending`), scored in the band of
+CATEGORY_RELEVANCE × [W_BASE, 1] by their place in that order.
+
+Public surface: `rank`, `Profile`, `Candidate`, `Pick`, `Picks`. The
+package's modules: `features` (text → stored features), `text` (tokens, BM25
+terms), `edition` (one edition's arrays, cached), `select` (flat cell arrays,
+filters, top-k), `picks` (the result and its reasons), `dups` (near-duplicate
+groups), `trending` (popularity order), `evaluate` (quality on captured
+feeds). Pure: no database, network or Celery (tests/test_layering.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from digest.ranking import select
+from digest.ranking import trending
+from digest.ranking.edition import Compiled, Edition, bulk_compile, prepare_edition
+from digest.ranking.picks import Explainer, Pick, Picks, gc_paused
+
+__all__ = ["Candidate", "Pick", "Picks", "Profile", "rank"]
+
+DEFAULT_FLOOR = 0.2
+CATEGORY_RELEVANCE = 0.5
+AUTHOR_RELEVANCE = 0.6
+W_BASE, W_RECENCY, W_TREND = 0.6, 0.25, 0.15
+BLOCK_ROWS = 8192         # subscribers per block: bounds the flat cell arrays
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a subscriber wants."""
+
+    subscriber_id: int
+    topics: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()  # words, phrases or author names
+    authors: tuple[str, ...] = ()  # followed authors
+    max_papers: int = 10
+    min_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A paper that may go out in this edition."""
+
+    paper_id: int
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    seen_at: dt.datetime | None = None  # announced, else first seen
+    upvotes: int = 0
+    github_stars: int = 0
+    n_sources: int = 1
+    comments: int = 0
+    # Stored ranking features (features.featurise, computed at ingest); None: computed in the call.
+    features: bytes | None = field(default=None, compare=False, repr=False)
+
+
+def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime, *,
+         already_sent: dict[int, set[int]] | None = None, half_life_hours: float = 36.0) -> Picks:
+    """Ranked, diverse, explained picks per subscriber id (a read-only mapping; an empty list means nothing
+    relevant). Scores and top-k are computed here for everyone; Picks and their reasons are written on access."""
+    ids = [p.subscriber_id for p in profiles]
+    if not profiles or not candidates:
+        return Picks(ids)
+    with gc_paused():
+        edition = prepare_edition(candidates, now, half_life_hours)
+        edition.boost = (np.float32(W_BASE) + np.float32(W_RECENCY) * edition.recency
+                         + np.float32(W_TREND) * edition.trend)
+        edition.popular = trending.popular_scores(edition.popularity_place, edition.popularity_order.size,
+                                                  CATEGORY_RELEVANCE, W_BASE)
+        compiled = bulk_compile(profiles, edition, already_sent or {}, DEFAULT_FLOOR)
+        blocks = [np.arange(s, min(s + BLOCK_ROWS, len(profiles))) for s in range(0, len(profiles), BLOCK_ROWS)]
+        chosen = select.Chosen.concat([_rank_block(edition, compiled, rows) for rows in blocks])
+    return Picks(ids, chosen, Explainer(edition, compiled))
+
+
+def _rank_block(edition: Edition, compiled: Compiled, rows: np.ndarray) -> select.Chosen:
+    """Cells of one block of subscribers: expand topics, filter, damp repeats of a topic, take the top."""
+    cells = select.Cells.concat([
+        select.topic_cells(compiled.slots[rows], *compiled.table),
+        # A followed author is always considered: past the category list and the floor.
+        select.product_cells(compiled.follows[rows], edition.paper_authors, AUTHOR_RELEVANCE, select.AUTHOR),
+        select.product_cells(compiled.categories[rows[compiled.category_only[rows]]], edition.paper_categories,
+                             CATEGORY_RELEVANCE, select.CATEGORY),
+    ])
+    if select.CATEGORY in cells.slot:  # category-only rows were sub-selected: map back to block rows
+        only = np.flatnonzero(compiled.category_only[rows])
+        cat = cells.slot == select.CATEGORY
+        cells.row[cat] = only[cells.row[cat]]
+    cells = select.Cells.concat([cells, _trending_cells(edition, compiled, rows)])
+    keep = _allowed(edition, compiled, rows, cells)
+    rank = select.segment_rank(cells, keep)
+    keep &= rank < compiled.max_papers[rows][cells.row] + select.MARGIN
+    cells.rank = rank
+    cells = cells.take(keep)
+    # Without a topic there is no relevance to rank by: a category's papers and the trending ones go by
+    # popularity (ranking.trending); topical cells by relevance, nudged by recency and popularity.
+    by_popularity = (cells.slot == select.CATEGORY) | (cells.slot == select.TRENDING)
+    score = np.where(by_popularity, edition.popular[cells.col], cells.rel * edition.boost[cells.col])
+    return select.bulk_top(cells, score, compiled.max_papers[rows], len(rows))
+
+
+def _trending_cells(edition: Edition, compiled: Compiled, rows: np.ndarray) -> select.Cells:
+    """For rows with an empty profile, the head of the popularity order: max_papers, plus as many as their
+    exclusions and papers already sent could take away (so filtering still leaves enough), plus a margin."""
+    local = np.flatnonzero(compiled.trending_only[rows])
+    lengths = np.zeros(0, np.int64)
+    if local.size:
+        subscribers = rows[local]
+        excluded = (compiled.excludes[subscribers] @ compiled.exclusion_hits).getnnz(axis=1)
+        lengths = compiled.max_papers[subscribers] + select.MARGIN + compiled.sent_counts[subscribers] + excluded
+    return trending.trending_cells(local, lengths, edition.popularity_order, CATEGORY_RELEVANCE)
+
+
+def _allowed(edition: Edition, compiled: Compiled, rows: np.ndarray, cells: select.Cells) -> np.ndarray:
+    """Which cells survive: category include-list, floor, exclusions, already sent."""
+    topical = cells.slot >= 0
+    keep = ~topical | (cells.rel >= compiled.floors[rows][cells.row])
+    restricted = topical & compiled.has_categories[rows][cells.row]
+    if restricted.any():
+        idx = np.flatnonzero(restricted)
+        overlap = (compiled.category_bits[rows][cells.row[idx]] & edition.category_bits[cells.col[idx]]).any(axis=1)
+        keep[idx[~overlap]] = False
+    n = edition.n_papers
+    excluded = (compiled.excludes[rows] @ compiled.exclusion_hits).tocoo()
+    if excluded.nnz:
+        _drop(keep, cells, n, np.sort(excluded.row.astype(np.int64) * n + excluded.col))
+    lo, hi = np.searchsorted(compiled.sent_keys, [rows[0] * n, (rows[-1] + 1) * n])
+    if hi > lo:  # a paper (or a near-duplicate of one) already sent: never again
+        _drop(keep, cells, n, compiled.sent_keys[lo:hi] - rows[0] * n)
+    return keep
+
+
+def _drop(keep: np.ndarray, cells: select.Cells, n: int, sorted_keys: np.ndarray) -> None:
+    """keep = False for cells whose row * n + paper is among sorted_keys (only rows that have any are looked at)."""
+    rows_with = np.zeros(int(cells.row.max(initial=0)) + 1, dtype=bool)
+    rows_with[np.unique(sorted_keys // n)] = True
+    idx = np.flatnonzero(rows_with[cells.row])
+    keep[idx[select.in_sorted(cells.row[idx] * n + cells.col[idx], sorted_keys)]] = False
