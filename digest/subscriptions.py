@@ -1,119 +1,29 @@
-"""Subscribe / confirm / unsubscribe / preferences rules, and signed tokens."""
+"""Subscribe / confirm / unsubscribe / preferences rules against the database.
+
+The pure parts live apart and are re-exported here for callers: preference
+values and their validation in `digest.preferences`, signed tokens in
+`digest.tokens`.
+"""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from digest.email.addresses import AddressError, parse_address
-from digest.config import ConfigError, validate_timezone
 from digest.models import Digest, DigestItem, Paper, Subscriber
-
-STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained", "suppressed")
-# What `describe_status` says of an address that is not active; {} is the date its status changed.
-STATUS_WORDS = {"pending": "has not confirmed yet, pending since {}", "unsubscribed": "unsubscribed on {}",
-                "bounced": "bounced on {}", "complained": "complained (marked a digest as spam) on {}",
-                "suppressed": "was suppressed on {}"}
-CADENCES = ("daily", "weekly")
-MAX_TOPICS = 20
-MAX_PAPERS_LIMIT = 50
-
-
-class SubscriptionError(ValueError):
-    """The user gave a value we refuse; the message is one line."""
-
-
-class TokenError(ValueError):
-    """A signed link is invalid, tampered with, or expired."""
-
-
-class TokenExpired(TokenError):
-    """A signed link that was valid but is too old."""
-
-
-def normalise_email(address: str, *, ascii_only: bool = False) -> str:
-    """Validate syntax (no DNS) and return the normalised address; refuses anything but one plain mailbox."""
-    try:
-        return parse_address(address, ascii_only=ascii_only)[0]
-    except AddressError as exc:
-        raise SubscriptionError(str(exc)) from None
-
-
-def email_key(address: str) -> str:
-    return address.strip().lower()
-
-
-@dataclass
-class Preferences:
-    """What a subscriber chose; validated by `validate_preferences`."""
-
-    topics: list[str]
-    categories: list[str]
-    exclude: list[str]
-    authors: list[str]
-    timezone: str
-    send_hour: int
-    max_papers: int
-    cadence: str = "daily"
-    min_score: float = 0.0
-
-
-def _clean_list(values, what: str, limit: int = MAX_TOPICS) -> list[str]:
-    out: list[str] = []
-    for value in values or ():
-        text = " ".join(str(value).split())[:200]
-        if text and text.lower() not in (v.lower() for v in out):
-            out.append(text)
-    if len(out) > limit:
-        raise SubscriptionError(f"at most {limit} {what}, got {len(out)}")
-    return out
-
-
-def validate_preferences(topics=(), categories=(), exclude=(), authors=(), timezone="UTC", send_hour=7,
-                         max_papers=10, cadence="daily", min_score=0.0) -> Preferences:
-    """Check every field and return clean Preferences, or raise SubscriptionError."""
-    try:
-        validate_timezone(timezone, "timezone")
-    except ConfigError as exc:
-        raise SubscriptionError(str(exc)) from None
-    if not 0 <= int(send_hour) <= 23:
-        raise SubscriptionError(f"hour must be between 0 and 23, got {send_hour}")
-    if not 1 <= int(max_papers) <= MAX_PAPERS_LIMIT:
-        raise SubscriptionError(f"max papers must be between 1 and {MAX_PAPERS_LIMIT}, got {max_papers}")
-    if cadence not in CADENCES:
-        raise SubscriptionError(f"cadence must be one of {', '.join(CADENCES)}, got {cadence!r}")
-    return Preferences(
-        topics=_clean_list(topics, "topics"),
-        categories=_known_categories(categories),
-        exclude=_clean_list(exclude, "exclusions", 50),
-        authors=_clean_list(authors, "authors", 50),
-        timezone=timezone,
-        send_hour=int(send_hour),
-        max_papers=int(max_papers),
-        cadence=cadence,
-        min_score=float(min_score),
-    )
-
-
-def _known_categories(values) -> list[str]:
-    # Checked against arXiv's taxonomy: a typo would otherwise match no paper, silently, for ever.
-    from digest.arxiv_categories import UnknownCategory, canonical_category
-
-    try:
-        return _clean_list([canonical_category(str(v)) for v in values or () if str(v).strip()], "categories", 50)
-    except UnknownCategory as exc:
-        raise SubscriptionError(str(exc)) from None
+from digest.preferences import (  # noqa: F401 - re-exported: the subscription rules' vocabulary
+    CADENCES, MAX_PAPERS_LIMIT, MAX_TOPICS, STATUS_WORDS, STATUSES, Preferences, SubscriptionError,
+    describe_changes, describe_status, email_key, get_pending_preferences, normalise_email, preferences_of,
+    split_categories, split_lines, validate_preferences)
+from digest.tokens import (  # noqa: F401 - re-exported: links name subscribers
+    TOKEN_MAX_AGE, TokenError, TokenExpired, is_made_for, make_confirm_token, make_token, read_confirm_token,
+    read_token)
 
 
 def get_subscriber(session: Session, address: str) -> Subscriber | None:
@@ -145,39 +55,6 @@ def subscribe(session: Session, address: str, prefs: Preferences, now: dt.dateti
     apply_preferences(subscriber, prefs)
     session.flush()
     return subscriber, created
-
-
-def describe_status(subscriber: Subscriber) -> str:
-    """'ada@example.org unsubscribed on 2026-11-30' (status_at, else unsubscribed_at; no date if neither)."""
-    since = subscriber.status_at or subscriber.unsubscribed_at
-    words = STATUS_WORDS.get(subscriber.status, subscriber.status + " since {}")
-    return f"{subscriber.email} {words.format(since.date().isoformat()) if since else words.rsplit(' ', 2)[0]}"
-
-
-def preferences_of(subscriber: Subscriber) -> Preferences:
-    """The row's current preferences as a Preferences value."""
-    return Preferences(topics=list(subscriber.topics or []), categories=list(subscriber.categories or []),
-                       exclude=list(subscriber.exclude or []), authors=list(subscriber.authors or []),
-                       timezone=subscriber.timezone, send_hour=subscriber.send_hour,
-                       max_papers=subscriber.max_papers, cadence=subscriber.cadence,
-                       min_score=subscriber.min_score or 0.0)
-
-
-def describe_changes(old: Preferences, new: Preferences) -> list[str]:
-    """One phrase per changed field: 'hour 07:00 → 08:00', 'topics: a; b → c'."""
-    def shown(field: str, prefs: Preferences) -> str:
-        value = getattr(prefs, field)
-        if field == "send_hour":
-            return f"{value:02d}:00"
-        if isinstance(value, list):
-            return ("; " if field in ("topics", "exclude", "authors") else ", ").join(value) or "none"
-        return str(value)
-
-    labels = {"topics": "topics:", "categories": "categories:", "exclude": "exclusions:", "authors": "authors:",
-              "timezone": "time zone", "send_hour": "hour", "max_papers": "max papers", "cadence": "cadence",
-              "min_score": "min score"}
-    return [f"{label} {shown(f, old)} → {shown(f, new)}" for f, label in labels.items()
-            if getattr(old, f) != getattr(new, f)]
 
 
 def update_subscriber(session: Session, subscriber: Subscriber, given: dict, name: str | None = None) -> list[str]:
@@ -250,31 +127,6 @@ def unsubscribe(session: Session, subscriber: Subscriber, now: dt.datetime) -> b
     return True
 
 
-# --- self-service (web) sign-up --------------------------------------------------
-_CATEGORY = re.compile(r"([a-z]+(?:-[a-z]+)?)(?:\.([a-z]+(?:-[a-z]+)?))?", re.IGNORECASE)
-
-
-def split_lines(text: str) -> list[str]:
-    """One entry per non-blank line (topics as typed in a textarea)."""
-    return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-def split_categories(text: str) -> list[str]:
-    """arXiv categories separated by commas or spaces, in canonical case (cs.lg -> cs.LG)."""
-    out = []
-    for raw in re.split(r"[\s,;]+", text or ""):
-        if not raw:
-            continue
-        match = _CATEGORY.fullmatch(raw)
-        if not match:
-            raise SubscriptionError(f"{raw[:60]!r} is not an arXiv category (e.g. cs.LG, hep-th, astro-ph.CO)")
-        archive, subject = match.group(1).lower(), match.group(2)
-        if subject:
-            subject = subject.upper() if len(subject) <= 2 else subject.lower()
-        out.append(f"{archive}.{subject}" if subject else archive)
-    return out
-
-
 def request_subscription(session: Session, address: str, prefs: Preferences,
                          now: dt.datetime) -> tuple[Subscriber, bool]:
     """A sign-up from the public form; return (subscriber, needs_confirmation).
@@ -325,13 +177,6 @@ def start_confirmation(subscriber: Subscriber, prefs: Preferences) -> None:
     """A new live confirmation link that confirms exactly `prefs`; any older link is superseded."""
     for name, value in _confirmation_values(prefs).items():
         setattr(subscriber, name, value)
-
-
-def get_pending_preferences(subscriber: Subscriber) -> Preferences:
-    """What the live confirmation link confirms (the row's own settings for a link older than nonces)."""
-    if subscriber.pending_prefs:
-        return Preferences(**subscriber.pending_prefs)
-    return preferences_of(subscriber)
 
 
 def get_link_state(subscriber: Subscriber, nonce: str | None) -> str:
@@ -405,101 +250,14 @@ def get_recent_editions(session: Session, subscriber_id: int, limit: int = 5) ->
     return [SentEdition(d.edition_date, d.sent_at, papers[d.id]) for d in digests]
 
 
-# --- signed tokens -----------------------------------------------------------------
-# A token is bound to one subscriber and one purpose (the salt): a confirm token
-# cannot unsubscribe anyone, and an unsubscribe token works only for its owner.
-TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None}
-
-
-# A confirm token also carries a keyed digest of the address it was made for: a
-# link for a deleted sign-up cannot confirm a later row that reuses its id, and
-# the address itself never appears in the URL (or in access logs).
-
-
-@lru_cache(maxsize=32)
-def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=f"digest.{purpose}")
-
-
-@lru_cache(maxsize=32)
-def _link_key(secret: str, purpose: str) -> bytes:
-    return hmac.new(secret.encode(), f"digest.link.{purpose}".encode(), hashlib.sha256).digest()
-
-
-def _link_mac(secret: str, purpose: str, subscriber_id: int) -> str:
-    mac = hmac.new(_link_key(secret, purpose), str(subscriber_id).encode(), hashlib.sha256).digest()[:18]
-    return base64.urlsafe_b64encode(mac).decode()
-
-
-def make_token(secret: str, purpose: str, subscriber_id: int, bind: str | None = None) -> str:
-    """A signed token for one subscriber and one purpose.
-
-    Links that never expire (unsubscribe, preferences; two in every digest)
-    are `<id>.<HMAC-SHA256>` with a per-purpose key: a few microseconds each.
-    Expiring ones (confirm) carry a timestamp through itsdangerous.
-    """
-    if TOKEN_MAX_AGE.get(purpose, 0) is None and bind is None:
-        return f"{subscriber_id}.{_link_mac(secret, purpose, subscriber_id)}"
-    value = subscriber_id if bind is None else [subscriber_id, bind]
-    return _serializer(secret, purpose).dumps(value)
-
-
-def _load_token(secret: str, purpose: str, token: str, max_age: int | None):
-    if TOKEN_MAX_AGE.get(purpose, 0) is None:
-        sid, _, mac = token.partition(".")
-        sid_ok = _ID_TEXT.fullmatch(sid) is not None and _is_id(int(sid))
-        if sid_ok and hmac.compare_digest(mac, _link_mac(secret, purpose, int(sid))):
-            return int(sid)
-        raise TokenError("this link is not valid")
-    serializer = _serializer(secret, purpose)
-    try:
-        return serializer.loads(token, max_age=max_age if max_age is not None else TOKEN_MAX_AGE.get(purpose))
-    except SignatureExpired:
-        raise TokenExpired("this link has expired") from None
-    except BadSignature:
-        raise TokenError("this link is not valid") from None
-
-
-# Ids are ASCII digits without a leading zero (one spelling per id, never `٣` or `03`)
-# and fit the id column: a larger one is an invalid link, not a database error.
-_ID_TEXT = re.compile(r"[1-9][0-9]{0,18}")
-MAX_ID = 2**31 - 1
-
-
-def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
-
-
-def read_token(secret: str, purpose: str, token: str, max_age: int | None = None) -> int:
-    """The subscriber id inside a token of this purpose, or TokenError (TokenExpired when too old)."""
-    value = _load_token(secret, purpose, token, max_age)
-    if not _is_id(value):
-        raise TokenError("this link is not valid")
-    return value
-
-
-def make_confirm_token(secret: str, subscriber: Subscriber) -> str:
-    """A double opt-in link token, bound to the row, its address and its live confirmation nonce."""
-    value = [subscriber.id, _address_digest(secret, subscriber.email_key)]
-    if subscriber.confirm_nonce:
-        value.append(subscriber.confirm_nonce)
-    return _serializer(secret, "confirm").dumps(value)
-
-
-def _address_digest(secret: str, key: str) -> str:
-    return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()[:20]
-
-
 def get_confirm_subscriber(session: Session, secret: str, token: str,
                            max_age_days: int) -> tuple[Subscriber, str | None]:
     """The subscriber a confirm token names and the token's nonce, or TokenError (expired, tampered, other address)."""
-    value = _load_token(secret, "confirm", token, max_age_days * 86400)
-    if not (isinstance(value, list) and len(value) in (2, 3) and _is_id(value[0])):
+    subscriber_id, address_digest, nonce = read_confirm_token(secret, token, max_age_days)
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or not is_made_for(secret, address_digest, subscriber.email_key):
         raise TokenError("this link is not valid")
-    subscriber = session.get(Subscriber, value[0])
-    if subscriber is None or not hmac.compare_digest(_address_digest(secret, subscriber.email_key), str(value[1])):
-        raise TokenError("this link is not valid")
-    return subscriber, (str(value[2]) if len(value) == 3 else None)
+    return subscriber, nonce
 
 
 def get_token_subscriber(session: Session, secret: str, purpose: str, token: str) -> Subscriber:

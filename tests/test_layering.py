@@ -10,6 +10,9 @@ import pytest
 from helpers import ROOT
 
 PURE_PACKAGES = ["ranking", "email", "sources"]
+# The single modules pure code may lean on: settings, bundled files, taxonomy, preference values, signed tokens.
+PURE_MODULES = ["digest", "digest.config", "digest.resources", "digest.arxiv_categories", "digest.preferences",
+                "digest.tokens"]
 IO_MODULES = ("sqlalchemy", "digest.db", "digest.models", "urllib3", "smtplib", "celery", "redis", "flask")
 # `digest send --enqueue` hands batches to the Celery workers: the one place digest/ may reach scheduler/,
 # lazily, inside the command.
@@ -45,9 +48,50 @@ def modules(*folders: str) -> list[Path]:
     return sorted(p for folder in folders for p in (ROOT / "digest" / folder).rglob("*.py"))
 
 
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_path(name: str, root: Path = ROOT) -> Path | None:
+    """The file of module `name` under `root`, or None when `name` is not a module (an imported function, say)."""
+    base = root.joinpath(*name.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def digest_imports(path: Path, root: Path = ROOT) -> set[str]:
+    """The digest modules `path` imports when it runs (`from digest.x import f` counts as digest.x)."""
+    return {n for n in runtime_imports(path) if (n == "digest" or n.startswith("digest.")) and module_path(n, root)}
+
+
+def reach(start: str, root: Path = ROOT) -> dict[str, list[str]]:
+    """Every digest module `start` imports, directly or through others, with one chain of imports that gets there."""
+    chains = {start: [start]}
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        for found in sorted(digest_imports(module_path(name, root), root) - chains.keys()):
+            chains[found] = chains[name] + [found]
+            todo.append(found)
+    return chains
+
+
+def pure_set(root: Path = ROOT) -> set[str]:
+    return set(PURE_MODULES) | {module_name(p, root) for folder in PURE_PACKAGES
+                                for p in (root / "digest" / folder).rglob("*.py")}
+
+
 @pytest.mark.parametrize("path", modules(*PURE_PACKAGES), ids=lambda p: str(p.relative_to(ROOT)))
 def test_pure_packages_import_no_database_network_or_celery(path):
     assert _hits(runtime_imports(path), IO_MODULES) == []
+
+
+@pytest.mark.parametrize("name", sorted(pure_set()))
+def test_pure_modules_reach_only_pure_modules_and_no_io(name):
+    chains = reach(name)
+    assert {m: " -> ".join(c) for m, c in chains.items() if m not in pure_set()} == {}
+    assert {m: _hits(runtime_imports(module_path(m)), IO_MODULES) for m in chains
+            if _hits(runtime_imports(module_path(m)), IO_MODULES)} == {}
 
 
 @pytest.mark.parametrize("path", modules("email"), ids=lambda p: str(p.relative_to(ROOT)))
@@ -67,3 +111,15 @@ def test_the_checks_see_an_import_they_forbid(tmp_path):
     names = runtime_imports(probe)
     assert _hits(names, IO_MODULES) == ["sqlalchemy.orm"]
     assert _hits(names, ["digest.delivery"]) == ["digest.delivery", "digest.delivery.senders"]
+
+
+def test_the_transitive_check_sees_a_forbidden_module_two_imports_away(tmp_path):
+    for rel, body in {"digest/__init__.py": "", "digest/email/__init__.py": "",
+                      "digest/email/a.py": "from digest.preferences import f\n",
+                      "digest/preferences.py": "def f():\n    from digest import subscriptions\n",
+                      "digest/subscriptions.py": "import sqlalchemy\n"}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(body)
+    chains = reach("digest.email.a", tmp_path)
+    assert chains["digest.subscriptions"] == ["digest.email.a", "digest.preferences", "digest.subscriptions"]
+    assert "digest.subscriptions" not in pure_set(tmp_path)

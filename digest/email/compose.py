@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from digest import ranking
 from digest.config import Settings
 from digest.email import message, render
-from digest.subscriptions import make_token
+from digest.tokens import make_token
 
 if TYPE_CHECKING:  # the rows are only read, never queried: email/ stays free of the database layer
     from digest.models import Digest, Paper, Subscriber

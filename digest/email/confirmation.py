@@ -13,10 +13,11 @@ from functools import lru_cache
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from digest import subscriptions as subs
 from digest.email.message import format_address, header_value, mime_bytes, safe_address
 from digest.config import Settings
+from digest.preferences import get_pending_preferences, preferences_of
 from digest.resources import resource_dir
+from digest.tokens import make_confirm_token, make_token
 
 
 def build_confirmation(settings: Settings, subscriber, secret: str, needs_confirmation: bool,
@@ -26,12 +27,12 @@ def build_confirmation(settings: Settings, subscriber, secret: str, needs_confir
     A confirmation shows exactly the settings its link confirms (the pending ones).
     """
     base = settings.base_url
-    shown = subs.get_pending_preferences(subscriber) if needs_confirmation else subs.preferences_of(subscriber)
+    shown = get_pending_preferences(subscriber) if needs_confirmation else preferences_of(subscriber)
     context = {
         "email": subscriber.email,
-        "confirm_url": f"{base}/confirm/{subs.make_confirm_token(secret, subscriber)}" if needs_confirmation else None,
+        "confirm_url": f"{base}/confirm/{make_confirm_token(secret, subscriber)}" if needs_confirmation else None,
         "preferences_url": None if needs_confirmation else
-        f"{base}/preferences/{subs.make_token(secret, 'preferences', subscriber.id)}",
+        f"{base}/preferences/{make_token(secret, 'preferences', subscriber.id)}",
         "pending_days": settings.pending_days,
         "topics": shown.topics,
         "categories": shown.categories,

@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 
 from helpers import free_port, make_env
 from webserver import serving
-from digest import subscriptions as subs
+from digest import tokens
 from digest.config import load_settings
 from digest.db import get_engine, session_factory
 from digest.models import Subscriber
@@ -75,7 +75,7 @@ def test_sign_ups_answer_503_and_change_nothing_while_redis_is_down(tmp_path, sq
 
 def forged(web, purpose: str, sid: str, mac_for: int) -> str:
     """A token whose MAC is valid for `mac_for` but whose id is spelled `sid`."""
-    return f"{sid}.{subs._link_mac(web.settings.secret_key, purpose, mac_for)}"
+    return f"{sid}.{tokens._link_mac(web.settings.secret_key, purpose, mac_for)}"
 
 
 @pytest.mark.parametrize("purpose", ["unsubscribe", "preferences"])
@@ -103,7 +103,7 @@ def test_a_forged_valid_mac_for_an_id_beyond_the_column_is_a_bad_link_not_a_500(
         assert client.get(f"/{purpose}/{forged(web, purpose, str(sid), sid)}").status_code == 400
         assert client.post(f"/{purpose}/{forged(web, purpose, str(sid), sid)}",
                            data={"List-Unsubscribe": "One-Click"}).status_code == 400
-    confirm = subs._serializer(web.settings.secret_key, "confirm").dumps([sid, "x" * 20])
+    confirm = tokens._serializer(web.settings.secret_key, "confirm").dumps([sid, "x" * 20])
     assert client.get(f"/confirm/{confirm}").status_code == 400
 
 

@@ -1,0 +1,120 @@
+"""Signed link tokens: one subscriber, one purpose; pure (no database).
+
+A token is bound to one subscriber and one purpose (the salt): a confirm token
+cannot unsubscribe anyone, and an unsubscribe token works only for its owner.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+if TYPE_CHECKING:
+    from digest.models import Subscriber
+
+TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None}
+
+# Ids are ASCII digits without a leading zero (one spelling per id, never `٣` or `03`)
+# and fit the id column: a larger one is an invalid link, not a database error.
+_ID_TEXT = re.compile(r"[1-9][0-9]{0,18}")
+MAX_ID = 2**31 - 1
+
+
+class TokenError(ValueError):
+    """A signed link is invalid, tampered with, or expired."""
+
+
+class TokenExpired(TokenError):
+    """A signed link that was valid but is too old."""
+
+
+# A confirm token also carries a keyed digest of the address it was made for: a
+# link for a deleted sign-up cannot confirm a later row that reuses its id, and
+# the address itself never appears in the URL (or in access logs).
+
+
+@lru_cache(maxsize=32)
+def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"digest.{purpose}")
+
+
+@lru_cache(maxsize=32)
+def _link_key(secret: str, purpose: str) -> bytes:
+    return hmac.new(secret.encode(), f"digest.link.{purpose}".encode(), hashlib.sha256).digest()
+
+
+def _link_mac(secret: str, purpose: str, subscriber_id: int) -> str:
+    mac = hmac.new(_link_key(secret, purpose), str(subscriber_id).encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(mac).decode()
+
+
+def make_token(secret: str, purpose: str, subscriber_id: int, bind: str | None = None) -> str:
+    """A signed token for one subscriber and one purpose.
+
+    Links that never expire (unsubscribe, preferences; two in every digest)
+    are `<id>.<HMAC-SHA256>` with a per-purpose key: a few microseconds each.
+    Expiring ones (confirm) carry a timestamp through itsdangerous.
+    """
+    if TOKEN_MAX_AGE.get(purpose, 0) is None and bind is None:
+        return f"{subscriber_id}.{_link_mac(secret, purpose, subscriber_id)}"
+    value = subscriber_id if bind is None else [subscriber_id, bind]
+    return _serializer(secret, purpose).dumps(value)
+
+
+def _load_token(secret: str, purpose: str, token: str, max_age: int | None):
+    if TOKEN_MAX_AGE.get(purpose, 0) is None:
+        sid, _, mac = token.partition(".")
+        sid_ok = _ID_TEXT.fullmatch(sid) is not None and _is_id(int(sid))
+        if sid_ok and hmac.compare_digest(mac, _link_mac(secret, purpose, int(sid))):
+            return int(sid)
+        raise TokenError("this link is not valid")
+    serializer = _serializer(secret, purpose)
+    try:
+        return serializer.loads(token, max_age=max_age if max_age is not None else TOKEN_MAX_AGE.get(purpose))
+    except SignatureExpired:
+        raise TokenExpired("this link has expired") from None
+    except BadSignature:
+        raise TokenError("this link is not valid") from None
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def read_token(secret: str, purpose: str, token: str, max_age: int | None = None) -> int:
+    """The subscriber id inside a token of this purpose, or TokenError (TokenExpired when too old)."""
+    value = _load_token(secret, purpose, token, max_age)
+    if not _is_id(value):
+        raise TokenError("this link is not valid")
+    return value
+
+
+def make_confirm_token(secret: str, subscriber: Subscriber) -> str:
+    """A double opt-in link token, bound to the row, its address and its live confirmation nonce."""
+    value = [subscriber.id, _address_digest(secret, subscriber.email_key)]
+    if subscriber.confirm_nonce:
+        value.append(subscriber.confirm_nonce)
+    return _serializer(secret, "confirm").dumps(value)
+
+
+def _address_digest(secret: str, key: str) -> str:
+    return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def read_confirm_token(secret: str, token: str, max_age_days: int) -> tuple[int, str, str | None]:
+    """(subscriber id, address digest, nonce or None) inside a confirm token, or TokenError (TokenExpired)."""
+    value = _load_token(secret, "confirm", token, max_age_days * 86400)
+    if not (isinstance(value, list) and len(value) in (2, 3) and _is_id(value[0])):
+        raise TokenError("this link is not valid")
+    return value[0], str(value[1]), (str(value[2]) if len(value) == 3 else None)
+
+
+def is_made_for(secret: str, address_digest: str, email_key: str) -> bool:
+    """Whether a confirm token's address digest names this address (compared in constant time)."""
+    return hmac.compare_digest(_address_digest(secret, email_key), address_digest)
