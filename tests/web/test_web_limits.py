@@ -15,7 +15,8 @@ from digest import tokens
 from digest.config import load_settings
 from digest.db import get_engine, session_factory
 from digest.models import Subscriber
-from digest.web import MAX_FORM_BYTES, create_app
+from digest.web import create_app
+from digest.web.limits import MAX_FORM_BYTES
 from test_web import FORM, make_web, subscribe, web_any_db  # noqa: F401 (a fixture)
 
 
