@@ -21,7 +21,7 @@ from scipy import sparse
 from digest.ranking.dups import duplicate_groups, representatives
 from digest.ranking.features import EditionText, edition_text
 from digest.ranking.select import quantised
-from digest.ranking.trending import popularity_order, popularity_reasons
+from digest.ranking.trending import popularity_order, popularity_reasons, trend_scores
 from digest.ranking.text import (
     PhraseQueries,
     author_keys,
@@ -38,7 +38,6 @@ from digest.ranking.text import (
     words_present,
 )
 
-TREND_UPVOTES, TREND_STARS, TREND_SOURCES = 10, 100, 3
 EDITION_CACHE_SIZE = 2    # vectorised editions kept per process: today's, and yesterday's for late time zones
 _EDITIONS: OrderedDict[tuple, "Edition"] = OrderedDict()
 _EDITIONS_LOCK = threading.Lock()
@@ -156,7 +155,7 @@ def _vectorise(candidates) -> Edition:
     """The candidates as arrays: their stored features concatenated, trending, duplicates, categories, authors."""
     text = edition_text([c.features for c in candidates],
                         lambda i: (candidates[i].title, candidates[i].abstract, candidates[i].authors))
-    trend, reasons = _trending(candidates)
+    trend, reasons = trend_scores(candidates)
     groups = duplicate_groups(text)
     representative = representatives(groups, trend)
     keep = representative.astype(np.float32)
@@ -197,26 +196,6 @@ def _recency(hours: np.ndarray, half_life_hours: float) -> np.ndarray:
     """Exponential decay: 1.0 now, 0.5 after one half-life; 0.5 when the time is unknown."""
     fresh = 0.5 ** (np.maximum(hours, 0.0) / max(half_life_hours, 1e-6))
     return np.where(np.isnan(hours), 0.5, fresh).astype(np.float32)
-
-
-def _trending(candidates) -> tuple[np.ndarray, list[str | None]]:
-    """log-damped popularity / the edition's maximum, and a short reason where it is notable."""
-    figures = np.array([(c.upvotes or 0, c.github_stars or 0, c.comments or 0, c.n_sources or 1) for c in candidates],
-                       dtype=np.float64).reshape(-1, 4)
-    up, stars, comments = (np.maximum(figures[:, k], 0) for k in range(3))
-    sources = np.maximum(figures[:, 3], 1)
-    pop = np.log1p(up) + 0.5 * np.log1p(stars) + 0.25 * np.log1p(comments) + np.log(sources)
-    top = pop.max() if len(pop) else 0.0
-    trend = (pop / top if top > 0 else np.zeros_like(pop)).astype(np.float32)
-    reasons: list[str | None] = [None] * len(candidates)
-    for i in np.flatnonzero((up >= TREND_UPVOTES) | (stars >= TREND_STARS) | (sources >= TREND_SOURCES)).tolist():
-        if up[i] >= TREND_UPVOTES:
-            reasons[i] = f"trending: {int(up[i]):,} upvotes"
-        elif stars[i] >= TREND_STARS:
-            reasons[i] = f"trending: {int(stars[i]):,} GitHub stars"
-        else:
-            reasons[i] = f"trending: carried by {int(sources[i])} sources"
-    return trend, reasons
 
 
 @functools.lru_cache(maxsize=65536)

@@ -9,6 +9,8 @@ the paper, then recency. The order is computed once per edition, over the one
 representative of each near-duplicate group; a reader's cells are the head of
 that single order, long enough to survive their exclusions and papers already
 sent, expanded for every such reader at once (no loop over papers per reader).
+`trend_scores` gives each paper's damped popularity within the edition and,
+where it is notable, the reason shown on its card.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import math
 import numpy as np
 
 from digest.ranking.select import TRENDING, Cells, ragged
+
+TREND_UPVOTES, TREND_STARS, TREND_SOURCES = 10, 100, 3  # what makes a paper's popularity notable
 
 
 def popularity_order(candidates, representative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,3 +75,23 @@ def trending_cells(rows: np.ndarray, lengths: np.ndarray, order: np.ndarray, rel
     pos, rank = ragged(np.zeros(rows.size, np.int64), counts)
     return Cells(np.repeat(rows, counts).astype(np.int64), order[pos], np.full(pos.size, relevance, np.float32),
                  np.full(pos.size, TRENDING, np.int16), rank)
+
+
+def trend_scores(candidates) -> tuple[np.ndarray, list[str | None]]:
+    """log-damped popularity / the edition's maximum, and a short reason where it is notable."""
+    figures = np.array([(c.upvotes or 0, c.github_stars or 0, c.comments or 0, c.n_sources or 1) for c in candidates],
+                       dtype=np.float64).reshape(-1, 4)
+    up, stars, comments = (np.maximum(figures[:, k], 0) for k in range(3))
+    sources = np.maximum(figures[:, 3], 1)
+    pop = np.log1p(up) + 0.5 * np.log1p(stars) + 0.25 * np.log1p(comments) + np.log(sources)
+    top = pop.max() if len(pop) else 0.0
+    trend = (pop / top if top > 0 else np.zeros_like(pop)).astype(np.float32)
+    reasons: list[str | None] = [None] * len(candidates)
+    for i in np.flatnonzero((up >= TREND_UPVOTES) | (stars >= TREND_STARS) | (sources >= TREND_SOURCES)).tolist():
+        if up[i] >= TREND_UPVOTES:
+            reasons[i] = f"trending: {int(up[i]):,} upvotes"
+        elif stars[i] >= TREND_STARS:
+            reasons[i] = f"trending: {int(stars[i]):,} GitHub stars"
+        else:
+            reasons[i] = f"trending: carried by {int(sources[i])} sources"
+    return trend, reasons
