@@ -51,6 +51,9 @@ def _source_detail(source: Source) -> str:
         return "; ".join(filter(None, (failing, moved)))
     if not counts.keys() - {"final_url"}:
         return moved
+    if source.last_status in ("unchanged", "not-modified") and counts.get("papers") is not None:
+        # Nothing was read: what the source holds is the news, not a row of zeros.
+        return "; ".join(filter(None, (f"unchanged since last read ({plural(counts['papers'], 'paper')})", moved)))
     problems = counts.get("problems", 0)
     parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {problems} problem{'' if problems == 1 else 's'}"]
     if counts.get("message"):

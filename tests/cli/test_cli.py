@@ -252,6 +252,8 @@ def test_ingest_rerun_says_unchanged_without_zero_counts(run):
     again = run("ingest", "seeds")
     assert again.exit_code == 0
     assert again.output.strip() == "seeds: unchanged since last ingest (158 papers)"
+    status = run("status").output
+    assert "unchanged since last read (158 papers)" in status and "0 new, 0 updated" not in status
 
 
 def test_ingest_counts_are_singular_for_one(run, tmp_path):
