@@ -15,6 +15,8 @@ from importlib import import_module
 from digest.sources import limits
 
 # kind -> module under digest.sources exposing parse(data: bytes, origin: str) -> ParseResult
+__all__ = ["KINDS", "PaperEntry", "ParseResult", "UnknownKind", "parse", "detect_kind", "sniff_kind"]
+
 KINDS = {
     "arxiv-rss": "arxiv_rss",  # rss.arxiv.org /rss and /atom (old RDF feeds too)
     "arxiv-rdf": "arxiv_rdf",  # the old RDF format only
