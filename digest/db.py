@@ -176,3 +176,10 @@ def ensure_schema(url: str) -> None:
 
 def table_names(url: str) -> list[str]:
     return inspect(get_engine(url)).get_table_names()
+
+
+def insert_for(session, target):
+    """An INSERT of the session's dialect (PostgreSQL or SQLite), so callers can add ON CONFLICT clauses."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(target)

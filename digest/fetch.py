@@ -28,6 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from digest import __version__
+from digest.wording import plural
 
 USER_AGENT = f"digest/{__version__} (self-hosted research paper digest)"
 MAX_BYTES = 20 * 1024 * 1024
@@ -131,7 +132,7 @@ def fetch(url: str, *, etag: str | None = None, last_modified: str | None = None
             wait = exc.wait if exc.wait is not None else backoff * 2 ** (attempt - 1) + random.uniform(0, backoff / 4)
             wait = min(max_wait, wait)
             if attempt > retries or time.monotonic() + wait >= ends:
-                raise FetchError(f"{exc} (gave up after {attempt} attempt{'s' * (attempt > 1)})") from None
+                raise FetchError(f"{exc} (gave up after {plural(attempt, 'attempt')})") from None
             sleep(wait)
             continue
         if result.not_modified:

@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest import fetch as fetch_mod
 from digest import features
+from digest.db import insert_for
 from digest.models import Paper, Source
 from digest.sources import PaperEntry, ParseResult, UnknownKind, parse
 from digest.sources.keys import canonical_key
 from digest.sources_admin import (SEEDS_NAME, SourceError, SourceSpec, add_source, check_readable, remove_source,
                                   resolve_spec, seeds_spec)
+from digest.wording import plural
 
 __all__ = [
     "SEEDS_NAME", "IngestSummary", "SourceError", "SourceSpec", "add_source", "bulk_upsert_papers", "check_readable",
@@ -61,22 +62,12 @@ class IngestSummary:
         return text
 
 
-def plural(count: int, noun: str) -> str:
-    """'1 problem', '2 problems'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def content_hash(entry: PaperEntry) -> str:
     """What a source said about a paper; equal hashes mean there is nothing to write."""
     payload = [entry.title, entry.abstract, entry.authors, entry.categories, entry.version,
                entry.upvotes, entry.comments, entry.github_stars, entry.url, entry.doi, entry.announced_at,
                sorted(entry.extra.items())]
     return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()
-
-
-def _insert(session: Session):
-    # Core table, not the ORM entity: the ORM bulk path adds per-row bookkeeping we do not need.
-    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(Paper.__table__)
 
 
 _VOLATILE_EXTRA = frozenset({"announce_type", "github_repo", "hf_submitted_at"})
@@ -140,7 +131,8 @@ def bulk_upsert_papers(session: Session, entries: Iterable[PaperEntry], source: 
         inserts, updates = _plan_batch(session, batch, source, now)
         if inserts:
             # ON CONFLICT DO NOTHING: a concurrent ingest of the same paper is not an error.
-            session.execute(_insert(session).on_conflict_do_nothing(index_elements=["key"]), inserts)
+            # Core table, not the ORM entity: the ORM bulk path adds per-row bookkeeping we do not need.
+            session.execute(insert_for(session, Paper.__table__).on_conflict_do_nothing(index_elements=["key"]), inserts)
         if updates:
             session.execute(update(Paper), updates)
         new, updated = new + len(inserts), updated + len(updates)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from digest.delivery.report import plural
+from digest.wording import plural
 from digest.delivery.outcomes import OUTAGE_PREFIX, UNKNOWN_PREFIX, outage_since, unknown_outcomes
 from digest.email.replies import SENDER, classify_reply, sender_problem
 from digest.models import Digest, Paper, Source, Subscriber
@@ -54,8 +54,7 @@ def _source_detail(source: Source) -> str:
     if source.last_status in ("unchanged", "not-modified") and counts.get("papers") is not None:
         # Nothing was read: what the source holds is the news, not a row of zeros.
         return "; ".join(filter(None, (f"unchanged since last read ({plural(counts['papers'], 'paper')})", moved)))
-    problems = counts.get("problems", 0)
-    parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {problems} problem{'' if problems == 1 else 's'}"]
+    parts = [f"{counts.get('new', 0)} new, {counts.get('updated', 0)} updated, {plural(counts.get('problems', 0), 'problem')}"]
     if counts.get("message"):
         parts.append(str(counts["message"])[:100])  # e.g. "no announcement in this feed (...)"
     if counts.get("problems") and source.last_error:

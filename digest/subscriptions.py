@@ -12,10 +12,10 @@ import hmac
 import secrets
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from digest.db import insert_for
 from digest.models import Digest, DigestItem, Paper, Subscriber
 from digest.preferences import (  # noqa: F401 - re-exported: the subscription rules' vocabulary
     CADENCES, MAX_PAPERS_LIMIT, MAX_TOPICS, STATUS_WORDS, STATUSES, Preferences, SubscriptionError,
@@ -159,13 +159,8 @@ def _insert_pending(session: Session, address: str, prefs: Preferences, now: dt.
     """
     values = {"email": address, "email_key": email_key(address), "status": "pending", "status_at": now,
               "created_at": now, "permanent_failures": 0, "name": "", **asdict(prefs)}
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(session.get_bind().dialect.name)
-    if dialect is None:
-        if get_subscriber(session, address) is None:
-            session.execute(insert(Subscriber).values(**values))
-    else:
-        session.execute(dialect.insert(Subscriber).values(**values).on_conflict_do_nothing(
-            index_elements=["email_key"]))
+    session.execute(insert_for(session, Subscriber).values(**values).on_conflict_do_nothing(
+        index_elements=["email_key"]))
     return get_subscriber(session, address)
 
 

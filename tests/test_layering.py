@@ -11,7 +11,8 @@ from helpers import ROOT
 
 PURE_PACKAGES = ["ranking", "email", "sources"]
 # The single modules pure code may lean on: settings, bundled files, taxonomy, preference values, signed tokens.
-PURE_MODULES = ["digest", "digest.config", "digest.resources", "digest.arxiv_categories", "digest.preferences",
+PURE_MODULES = ["digest", "digest.wording",
+                "digest.config", "digest.resources", "digest.arxiv_categories", "digest.preferences",
                 "digest.tokens", "digest.config_base", "digest.config_mail"]
 IO_MODULES = ("sqlalchemy", "digest.db", "digest.models", "urllib3", "smtplib", "celery", "redis", "flask")
 # `digest send --enqueue` hands batches to the Celery workers: the one place digest/ may reach scheduler/,

@@ -52,7 +52,7 @@ def ingest(ctx, sources, kind) -> None:
 
 def fail_if_any_source_failed(summaries) -> None:
     """Exit status 1 naming the sources that could not be read (the others were ingested)."""
-    from digest.ingest import plural
+    from digest.wording import plural
 
     failed = [s.source for s in summaries if s.status == "error"]
     if failed:

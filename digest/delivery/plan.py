@@ -8,10 +8,10 @@ from collections import Counter
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from digest.delivery.leases import claimable
+from digest.db import insert_for
 from digest.models import Digest, DigestItem, Subscriber
 
 FINAL_STATES = ("sent", "skipped", "failed", "suppressed")
@@ -56,11 +56,6 @@ def get_due(session: Session, now: dt.datetime, *, respect_hour: bool, emails: l
     return due
 
 
-def _insert(session: Session):
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Digest)
-
-
 def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime,
               chunk: int = 500) -> list[int]:
     """Create missing Digest rows (one statement per chunk); return ids of rows still to deliver.
@@ -72,7 +67,7 @@ def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.d
         part = due[start : start + chunk]
         rows = [{"subscriber_id": s.id, "edition_date": d, "state": "pending", "attempts": 0, "paper_count": 0,
                  "created_at": now, "updated_at": now} for s, d in part]
-        session.execute(_insert(session).on_conflict_do_nothing(index_elements=["subscriber_id", "edition_date"]),
+        session.execute(insert_for(session, Digest).on_conflict_do_nothing(index_elements=["subscriber_id", "edition_date"]),
                         rows)
         ids += session.scalars(
             select(Digest.id)

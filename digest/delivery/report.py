@@ -6,6 +6,8 @@ import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 
+from digest.wording import plural  # noqa: F401 (callers import it from here too)
+
 # Outcomes in the order the summary names them; the last four are not final.
 LABELS = {
     "sent": "sent", "skipped": "skipped", "suppressed": "suppressed", "failed": "failed",
@@ -16,11 +18,6 @@ LABELS = {
 # States of rows a run found already finished (or in another worker's hands, or waiting for their retry time).
 EARLIER = {"sent": "sent", "skipped": "skipped", "failed": "failed", "suppressed": "suppressed",
            "sending": "being sent by another worker", "waiting": "waiting to be retried later"}
-
-
-def plural(count: int, singular: str, many: str | None = None) -> str:
-    """`1 digest`, `3 digests`."""
-    return f"{count} {singular if count == 1 else many or singular + 's'}"
 
 
 @dataclass
