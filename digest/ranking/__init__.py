@@ -47,13 +47,31 @@ from digest.ranking import trending
 from digest.ranking.edition import Compiled, Edition, bulk_compile, prepare_edition
 from digest.ranking.picks import Explainer, Pick, Picks, gc_paused
 
-__all__ = ["Candidate", "Pick", "Picks", "Profile", "rank"]
+__all__ = ["Candidate", "Example", "Pick", "Picks", "Profile", "rank"]
 
 DEFAULT_FLOOR = 0.2
 CATEGORY_RELEVANCE = 0.5
 AUTHOR_RELEVANCE = 0.6
 W_BASE, W_RECENCY, W_TREND = 0.6, 0.25, 0.15
 BLOCK_ROWS = 8192         # subscribers per block: bounds the flat cell arrays
+
+
+@dataclass(frozen=True)
+class Example:
+    """A paper the reader liked or disliked: feedback on a stored paper, or an entry of an imported library.
+
+    `paper_id` is set when the paper is in the database (its stored embedding and features then come with it);
+    an imported entry not in the database has only its text, embedded when the profile is compiled.
+    """
+
+    paper_id: int | None = None
+    title: str = ""
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    arxiv_id: str | None = None
+    # float16 × EMBED_DIM, little-endian (ranking.embed); None: computed from the text when needed.
+    embedding: bytes | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -67,6 +85,9 @@ class Profile:
     authors: tuple[str, ...] = ()  # followed authors
     max_papers: int = 10
     min_score: float = 0.0
+    liked: tuple[Example, ...] = ()     # "more like this", `--like`, `--library`
+    disliked: tuple[Example, ...] = ()  # "less like this"
+    updates: bool = False               # also wants revised versions of older papers ("Updated" block)
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,10 @@ class Candidate:
     comments: int = 0
     # Stored ranking features (features.featurise, computed at ingest); None: computed in the call.
     features: bytes | None = field(default=None, compare=False, repr=False)
+    # Stored sentence embedding (float16 × EMBED_DIM, computed at ingest); None: computed in the call if a model loads.
+    embedding: bytes | None = field(default=None, compare=False, repr=False)
+    announce_type: str | None = None  # arXiv: new / cross / replace / replace-cross; None for other sources
+    first_announced_at: dt.datetime | None = None  # the paper's first announcement (v1), when known
 
 
 def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime, *,
