@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: sources, papers, subscribers, digests, digest items."""
+"""SQLAlchemy 2 typed models: sources, papers, subscribers, digests, digest items, feedback."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -186,4 +187,35 @@ class DigestItem(Base):
     __table_args__ = (
         UniqueConstraint("digest_id", "paper_id", name="uq_item_digest_paper"),
         Index("ix_items_subscriber_paper", "subscriber_id", "paper_id"),
+    )
+
+
+class Feedback(Base):
+    """A reader's "more like this" (+1) or "less like this" (-1) on one work; the rules live in digest.feedback.
+
+    `key` names the work as papers.key does (`arxiv:<id>`, `doi:…`, `title:<words>`): one row per
+    (subscriber, key), so a new choice replaces the old one. `paper_id` is NULL for an entry not in the
+    database (an imported library entry, an arXiv id not ingested yet), which keeps its own text; it is
+    matched to the paper by key when read.
+    """
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    paper_id: Mapped[int | None] = mapped_column(ForeignKey("papers.id", ondelete="SET NULL"))
+    key: Mapped[str] = mapped_column(String(300))
+    arxiv_id: Mapped[str | None] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(Text, default="")
+    abstract: Mapped[str] = mapped_column(Text, default="")
+    authors: Mapped[list] = mapped_column(JSON, default=list)
+    categories: Mapped[list] = mapped_column(JSON, default=list)
+    sign: Mapped[int] = mapped_column(SmallInteger)  # +1 more like this, -1 less like this
+    origin: Mapped[str] = mapped_column(String(10))  # link | cli | library
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "key", name="uq_feedback_subscriber_key"),
+        CheckConstraint("sign IN (1, -1)", name="ck_feedback_sign"),
+        Index("ix_feedback_paper", "paper_id"),
     )
