@@ -1,7 +1,8 @@
 """What goes into an edition: candidate papers, what each subscriber already has, and the picks.
 
 Loads once per batch what its subscribers share (candidates, already-sent
-papers, last send times), then ranks them all in one call per cadence.
+papers, last send times, liked and disliked papers), then ranks them all in
+one call per cadence.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
-from digest import ranking
+from digest import feedback, ranking
 from digest.config import Settings
 from digest.features import fill_papers
 from digest.models import Digest, DigestItem, Paper, Subscriber
@@ -87,10 +88,12 @@ def get_last_sent(session: Session, subscriber_ids: list[int]) -> dict[int, dt.d
     return {sid: when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when for sid, when in rows if when}
 
 
-def profile_of(subscriber: Subscriber) -> ranking.Profile:
+def profile_of(subscriber: Subscriber, rated: feedback.Examples | None = None) -> ranking.Profile:
+    """The subscriber's ranking profile, with the papers they liked and disliked (`feedback.bulk_examples`)."""
+    rated = rated or feedback.Examples()
     return ranking.Profile(subscriber.id, tuple(subscriber.topics or ()), tuple(subscriber.categories or ()),
                            tuple(subscriber.exclude or ()), tuple(subscriber.authors or ()), subscriber.max_papers,
-                           subscriber.min_score or 0.0)
+                           subscriber.min_score or 0.0, liked=tuple(rated.liked), disliked=tuple(rated.disliked))
 
 
 def is_arxiv_quiet_day(now: dt.datetime) -> bool:
@@ -133,6 +136,9 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
     candidates, papers = get_candidates(session, now, days)
     ids = [s.id for s in subscribers]
     sent = get_already_sent(session, ids, list(papers), exclude_digest_ids)
+    rated = feedback.bulk_examples(session, ids)
+    for subscriber_id, theirs in rated.items():  # a paper the reader rated is never sent (back) to them
+        sent.setdefault(subscriber_id, set()).update(theirs.paper_ids)
     last_sent = get_last_sent(session, ids)
     newest = max((p.first_seen_at for p in papers.values()), default=None)
     selection = Selection(papers=papers)
@@ -146,7 +152,7 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
     for window, members in groups.items():
         since = now - dt.timedelta(days=window)
         pool = candidates if window == days else [c for c in candidates if papers[c.paper_id].first_seen_at >= since]
-        picks = ranking.rank([profile_of(s) for s in members], pool, now, already_sent=sent,
+        picks = ranking.rank([profile_of(s, rated.get(s.id)) for s in members], pool, now, already_sent=sent,
                              half_life_hours=settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1))
         for subscriber in members:
             chosen = picks.get(subscriber.id, [])

@@ -117,3 +117,61 @@ def test_demo_sends_the_empty_profile_sample_the_papers_of_the_day(settings):
                                   .where(Subscriber.email == "trending@example.org")).all()
     assert reasons == ["New today"] * 8  # the bundled listing has no popularity figures: newest first
     assert b"New today" in raw
+
+
+def test_liked_and_disliked_papers_go_into_the_profile_and_are_never_sent(settings, monkeypatch):
+    from digest import feedback, ranking
+
+    jobs.run_ingest(settings, [seeds_spec()], THU)
+    add(settings, "ada@example.org", ["LLM quantization"], max_papers=3)
+    add(settings, "bob@example.org", ["LLM quantization"], max_papers=3)
+    with session_factory(settings.database_url)() as session:
+        ada = session.scalar(select(Subscriber).where(Subscriber.email == "ada@example.org"))
+        first = [p.paper_id for p in editions.select_picks(settings, session, [ada], THU, []).get(ada.id)]
+    assert len(first) == 3
+    with session_factory(settings.database_url).begin() as session:
+        papers = editions.get_candidates(session, THU, 3)[1]
+        feedback.record_paper(session, ada.id, papers[first[0]], feedback.LIKE, "link", THU)
+        feedback.record_paper(session, ada.id, papers[first[1]], feedback.DISLIKE, "link", THU)
+        feedback.record(session, ada.id, [feedback.Work.of_title("A paper only in Ada's library")], feedback.LIKE,
+                        "library", THU)
+    profiles = {}
+    real_rank = ranking.rank
+
+    def spy(given, *args, **kw):
+        profiles.update({p.subscriber_id: p for p in given})
+        return real_rank(given, *args, **kw)
+
+    monkeypatch.setattr(ranking, "rank", spy)
+    sender = MemorySender()
+    report = jobs.send_due(settings, THU + dt.timedelta(hours=1), respect_hour=True, sender=sender)
+    assert report.counts["sent"] == 2
+    liked, disliked = profiles[ada.id].liked, profiles[ada.id].disliked
+    assert {e.paper_id for e in liked} == {first[0], None} and [e.paper_id for e in disliked] == [first[1]]
+    assert "A paper only in Ada's library" in {e.title for e in liked}
+    assert all(e.title and e.abstract for e in (*liked, *disliked) if e.paper_id)
+    (bob,) = [p for sid, p in profiles.items() if sid != ada.id]
+    assert profiles[ada.id].topics == ("LLM quantization",) and bob.liked == bob.disliked == ()
+    with session_factory(settings.database_url)() as session:
+        sent_to = lambda email: set(session.scalars(  # noqa: E731
+            select(DigestItem.paper_id).join(Subscriber, Subscriber.id == DigestItem.subscriber_id)
+            .where(Subscriber.email == email)))
+        assert not sent_to("ada@example.org") & {first[0], first[1]}
+        assert {first[0], first[1]} <= sent_to("bob@example.org")  # someone else's choice changes nothing for Bob
+
+
+def test_a_reader_with_liked_papers_and_no_topics_is_never_sent_what_they_liked(settings):
+    from digest import feedback
+
+    jobs.run_ingest(settings, [seeds_spec()], THU)
+    add(settings, "liker@example.org", [], max_papers=4)
+    with session_factory(settings.database_url).begin() as session:
+        liker = session.scalar(select(Subscriber).where(Subscriber.email == "liker@example.org"))
+        top = [p.paper_id for p in editions.select_picks(settings, session, [liker], THU, []).get(liker.id)]
+        papers = editions.get_candidates(session, THU, 3)[1]
+        for paper_id in top[:2]:
+            feedback.record_paper(session, liker.id, papers[paper_id], feedback.LIKE, "cli", THU)
+    report = jobs.send_due(settings, THU + dt.timedelta(hours=1), respect_hour=True, sender=MemorySender())
+    assert report.counts["sent"] == 1
+    sent = {paper for paper, _ in sent_items(settings)}
+    assert len(sent) == 4 and not sent & set(top[:2])
