@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from types import SimpleNamespace
 
 from digest.email import message, render
+from digest.email.compose import feedback_urls
 from digest.config import load_settings
 from digest.subscriptions import make_token
 
@@ -58,11 +59,13 @@ def edition_build(rows) -> tuple[float, render.EditionRenderer]:
 
 
 def digest_bytes(settings, edition, rows, subscriber_id: int, picks) -> bytes:
-    """What delivery does per subscriber after ranking: content, assembly, headers, MIME."""
+    """What delivery does per subscriber after ranking: content (with each card's signed feedback links),
+    assembly, headers, MIME."""
     key = settings.signing_key()
     content = render.DigestContent(
         email=f"user{subscriber_id}@example.org", edition_date=NOW.date(), topics=TOPICS,
-        cards=[render.Card(edition.card_for(rows[i]), f"matches “{TOPICS[i % 3]}”", TOPICS[i % 3]) for i in picks],
+        cards=[render.Card(edition.card_for(rows[i]), f"matches “{TOPICS[i % 3]}”", TOPICS[i % 3],
+                           *feedback_urls(settings.base_url, key, subscriber_id + 1, rows[i].id)) for i in picks],
         unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber_id)}",
         preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber_id)}")
     rendered = edition.assemble(content)

@@ -2,6 +2,8 @@
 
 A token is bound to one subscriber and one purpose (the salt): a confirm token
 cannot unsubscribe anyone, and an unsubscribe token works only for its owner.
+A paper token ("more / less like this" in a digest) is bound to one subscriber
+and one paper.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ def _link_key(secret: str, purpose: str) -> bytes:
     return hmac.new(secret.encode(), f"digest.link.{purpose}".encode(), hashlib.sha256).digest()
 
 
-def _link_mac(secret: str, purpose: str, subscriber_id: int) -> str:
-    mac = hmac.new(_link_key(secret, purpose), str(subscriber_id).encode(), hashlib.sha256).digest()[:18]
+def _link_mac(secret: str, purpose: str, subject: int | str) -> str:
+    mac = hmac.new(_link_key(secret, purpose), str(subject).encode(), hashlib.sha256).digest()[:18]
     return base64.urlsafe_b64encode(mac).decode()
 
 
@@ -93,6 +95,20 @@ def read_token(secret: str, purpose: str, token: str, max_age: int | None = None
     if not _is_id(value):
         raise TokenError("this link is not valid")
     return value
+
+
+def make_paper_token(secret: str, subscriber_id: int, paper_id: int) -> str:
+    """`<subscriber>.<paper>.<HMAC-SHA256>`: one subscriber's link about one paper; never expires."""
+    return f"{subscriber_id}.{paper_id}.{_link_mac(secret, 'paper', f'{subscriber_id}.{paper_id}')}"
+
+
+def read_paper_token(secret: str, token: str) -> tuple[int, int]:
+    """(subscriber id, paper id) inside a paper token, or TokenError."""
+    sid, pid, mac = (token.split(".", 2) + ["", ""])[:3]
+    if all(_ID_TEXT.fullmatch(part) and _is_id(int(part)) for part in (sid, pid)):
+        if hmac.compare_digest(mac, _link_mac(secret, "paper", f"{sid}.{pid}")):
+            return int(sid), int(pid)
+    raise TokenError("this link is not valid")
 
 
 def make_confirm_token(secret: str, subscriber: Subscriber) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from digest import ranking
 from digest.config import Settings
 from digest.email import message, render
-from digest.tokens import make_token
+from digest.tokens import make_paper_token, make_token
 
 if TYPE_CHECKING:  # the rows are only read, never queried: email/ stays free of the database layer
     from digest.models import Digest, Paper, Subscriber
@@ -31,10 +31,17 @@ def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.d
     card = edition.card_for if edition is not None else render.paper_card
     return render.DigestContent(
         email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
-        cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic) for p in picks],
+        cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic,
+                           *feedback_urls(settings.base_url, key, subscriber.id, p.paper_id)) for p in picks],
         unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id)}",
         preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber.id)}",
     )
+
+
+def feedback_urls(base_url: str, key: str, subscriber_id: int, paper_id: int) -> tuple[str, str]:
+    """The reader's "More like this" and "Less like this" pages for one paper: one signed token, two choices."""
+    token = make_paper_token(key, subscriber_id, paper_id)
+    return f"{base_url}/more/{token}", f"{base_url}/less/{token}"
 
 
 def unsubscribe_mailto(settings: Settings, content: render.DigestContent) -> str | None:

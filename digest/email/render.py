@@ -52,11 +52,14 @@ class PaperCard:
 
 @dataclass(frozen=True)
 class Card:
-    """One pick in one subscriber's digest: the shared paper card plus why it was picked."""
+    """One pick in one subscriber's digest: the shared paper card, why it was picked, and the reader's
+    signed "More like this" / "Less like this" links (none when empty)."""
 
     paper: PaperCard
     reason: str
     topic: str | None = None
+    more_url: str = ""
+    less_url: str = ""
 
 
 @dataclass
@@ -202,7 +205,7 @@ class EditionRenderer:
         self._text: dict[str, Piece] = {}
         self._abstracts: dict[tuple, tuple[str, str]] = {}
         self._small: dict[tuple, str] = {}
-        self._filled: dict[tuple, str] = {}
+        self._filled: dict[tuple, tuple[str, str]] = {}
         env = environment()
         self._headline = env.get_template("email/digest/headline.txt")
         self._subject = env.get_template("email/digest/subject.txt")
@@ -279,15 +282,22 @@ class EditionRenderer:
         return out
 
     def _card_html(self, card: Card, limit: int) -> str:
-        """A filled card; many subscribers share a paper with the same reason, so it is cached."""
+        """A filled card: the part many subscribers share (same paper, same reason) is cached around the hole
+        where this reader's feedback links go."""
         key = (card.paper.paper_id, card.paper.version, card.reason, limit)
-        html = self._filled.get(key)
-        if html is None:
+        shared = self._filled.get(key)
+        if shared is None:
             if len(self._filled) > MAX_CACHED:
                 self._filled.clear()
-            html = self._filled[key] = self._html[f"card_{card.paper.paper_id}"].fill(
-                {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0]})
-        return html
+            marker = f"{self._nonce}feedback{self._nonce}"  # the last hole of the card: rpartition finds it
+            head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
+                {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
+                 "feedback": marker}).rpartition(marker)
+            shared = self._filled[key] = (head, tail)
+        if not card.more_url:
+            return shared[0] + shared[1]
+        links = self._html["feedback"].fill({"more": ascii_html(card.more_url), "less": ascii_html(card.less_url)})
+        return shared[0] + links + shared[1]
 
     def _fit(self, groups, fixed: int) -> tuple[list[str], int]:
         """The card HTML that fits the budget: shorter abstracts first, then fewer cards."""
@@ -343,8 +353,11 @@ class EditionRenderer:
                 out.append(self._text["topic"].fill({"topic": topic}))
             for card in cards:
                 rank += 1
+                links = (f"   More like this: {card.more_url}\n   Less like this: {card.less_url}\n"
+                         if card.more_url else "")
                 out.append(self._text[f"card_{card.paper.paper_id}"].fill(
-                    {"rank": str(rank), "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1]}))
+                    {"rank": str(rank), "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
+                     "feedback": links}))
         return "".join(out)
 
 

@@ -3,6 +3,7 @@
 import datetime as dt
 import html as htmllib
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -152,3 +153,56 @@ def test_a_reader_without_topics_is_not_told_the_papers_matched_their_topics(edi
     shown = htmllib.unescape(out.html)
     assert "1 new paper picked for you" in shown and "1 new paper picked for you" in out.text
     assert "matched your topics" not in shown and "matched your topics" not in out.text
+
+
+def feedback_card(card, reader: int, reason="matches “x”"):
+    token = f"{reader}.{card.paper_id}.SIGNATURE-{reader}"
+    return render.Card(card, reason, None, f"https://digest.example.org/more/{token}",
+                       f"https://digest.example.org/less/{token}")
+
+
+def test_every_card_carries_its_readers_own_feedback_links_in_html_and_text(edition):
+    cards = seed_cards(3)
+    ada = edition.assemble(content([feedback_card(c, 1) for c in cards]))
+    bob = edition.assemble(content([feedback_card(c, 2) for c in cards], email="bob@example.org"))  # same cache
+    for reader, out in ((1, ada), (2, bob)):
+        for card in cards:
+            for choice, label in (("more", "More like this"), ("less", "Less like this")):
+                url = f"https://digest.example.org/{choice}/{reader}.{card.paper_id}.SIGNATURE-{reader}"
+                assert re.search(rf'<a href="{re.escape(url)}"[^>]*>{label}</a>', out.html)
+                assert f"   {label}: {url}\n" in out.text
+        assert out.html.count(">More like this</a>") == out.html.count('class="card"') == 3
+        assert f"SIGNATURE-{3 - reader}" not in out.html + out.text  # nothing of the other reader's
+    assert 'class="feedback" style="' in ada.html  # styled once per edition like the rest of the card
+    plain = edition.assemble(content([render.Card(c, "r") for c in cards]))  # a preview without links
+    assert "like this" not in plain.html + plain.text
+
+
+def test_size_budget_counts_the_feedback_links():
+    cards = [render.paper_card(paper(i, title=f"Paper {i} " + "论文" * 80, abstract="数据" * 300)) for i in range(50)]
+    picks = [feedback_card(c, 123456) for c in cards]
+    without = render.EditionRenderer().assemble(content([render.Card(c, "matches “x”") for c in cards]))
+    tight = render.EditionRenderer().assemble(content(picks))
+    assert len(tight.html) <= render.HTML_BUDGET and "Unsubscribe</a>" in tight.html
+    assert 0 < len(tight.paper_ids) < len(without.paper_ids)  # the links take room: fewer cards fit
+    assert tight.html.count(">More like this</a>") == tight.html.count(">Less like this</a>") == len(tight.paper_ids)
+    assert f"{50 - len(tight.paper_ids)} more matching paper(s)" in tight.html
+
+
+def test_a_digests_feedback_links_are_signed_for_its_reader_and_paper(tmp_path):
+    from digest.config import load_settings
+    from digest.email.compose import build_content
+    from digest.tokens import read_paper_token
+    from helpers import make_env
+    from digest.ranking import Pick
+
+    settings = load_settings(make_env(tmp_path), read_dotenv=False)
+    reader = SimpleNamespace(id=42, email="ada@example.org", topics=["x"])
+    rows = {7: paper(7), 9: paper(9)}
+    picks = [Pick(7, 0.9, "r", "x"), Pick(9, 0.8, "r", "x")]
+    shown = build_content(settings, reader, EDITION, picks, rows)
+    for card, pick in zip(shown.cards, picks):
+        more, less = card.more_url, card.less_url
+        assert more.startswith("https://digest.example.org/more/") and less.startswith("https://digest.example.org/less/")
+        assert more.rsplit("/", 1)[1] == less.rsplit("/", 1)[1]
+        assert read_paper_token(settings.signing_key(), more.rsplit("/", 1)[1]) == (42, pick.paper_id)
