@@ -11,6 +11,7 @@ from flask import abort, current_app, render_template, request, session
 from sqlalchemy.orm import sessionmaker
 
 from digest.config import Settings
+from digest.tokens import make_token
 from digest.web.limits import RateLimiter
 
 
@@ -28,6 +29,11 @@ class WebState:
 
 def state() -> WebState:
     return current_app.extensions["digest"]
+
+
+def link_to(purpose: str, subscriber) -> str:
+    """The subscriber's signed page of this purpose (preferences, unsubscribe)."""
+    return f"{state().settings.base_url}/{purpose}/{make_token(state().secret, purpose, subscriber.id)}"
 
 
 def message(status: int, title: str, *paragraphs: str, link: tuple[str, str] | None = None):

@@ -1,4 +1,5 @@
-"""The pages: subscribe, confirm, preferences, unsubscribe, and the health check; `ROUTES` lists them."""
+"""The pages: subscribe, confirm, preferences, unsubscribe, and the health check; `ROUTES` lists them
+(with the "More / Less like this" pages of `digest.web.likes`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from digest import subscriptions as subs
 from digest.delivery import WEEKLY_DAY
 from digest.delivery.confirmations import send_confirmation
 from digest.email.confirmation import build_confirmation
-from digest.web.context import check_csrf, client_ip, message, now, state
+from digest.web import likes
+from digest.web.context import check_csrf, client_ip, link_to, message, now, state
 from digest.web.limits import LimiterUnavailable
 
 log = logging.getLogger("digest.web")
@@ -68,10 +70,6 @@ def parse_preferences(form: dict, min_score: float = 0.0) -> subs.Preferences:
 
 def _page(template: str, status: int = 200, **context):
     return render_template(template, timezones=timezone_names(), **context), status
-
-
-def _link(purpose: str, subscriber) -> str:
-    return f"{state().settings.base_url}/{purpose}/{subs.make_token(state().secret, purpose, subscriber.id)}"
 
 
 # --- views ----------------------------------------------------------------------------
@@ -146,14 +144,14 @@ def confirm_page(token: str):
 def _subscribed_page(subscriber):
     return message(200, "You're subscribed",
                    f"Your digest goes to {subscriber.email}. Changes to your topics, hour and cadence "
-                   "can be made at any time.", link=(_link("preferences", subscriber), "Manage preferences"))
+                   "can be made at any time.", link=(link_to("preferences", subscriber), "Manage preferences"))
 
 
 def _used_link_page(subscriber):
     if subscriber.status == "active":
         return message(200, "You're subscribed", "This confirmation link has already been used; "
                        f"your digest goes to {subscriber.email}.",
-                       link=(_link("preferences", subscriber), "Manage preferences"))
+                       link=(link_to("preferences", subscriber), "Manage preferences"))
     return message(410, "This link is no longer valid",
                    "This confirmation link was already used or cancelled by an unsubscribe, so nothing was "
                    "changed. Sign up again to get a fresh one.")
@@ -180,6 +178,8 @@ def preferences_page(token: str):
         form, error, status = form_values(subscriber=subscriber), None, 200
         if request.method == "POST":
             check_csrf()
+            if request.form.get("action") == "remove_feedback":
+                return likes.remove_rated(db, subscriber)
             if request.form.get("action") == "resubscribe":
                 if subscriber.status == "unsubscribed":
                     subs.confirm(db, subscriber, now())
@@ -193,7 +193,7 @@ def preferences_page(token: str):
         form["email"] = subscriber.email
         return _page("preferences.html", status, form=form, error=error, subscriber=subscriber,
                      saved=request.args.get("saved"), editions=subs.get_recent_editions(db, subscriber.id),
-                     unsubscribe_url=_link("unsubscribe", subscriber))
+                     unsubscribe_url=link_to("unsubscribe", subscriber), **likes.rated_lists(db, subscriber))
 
 
 def unsubscribe_page(token: str):
@@ -210,7 +210,7 @@ def unsubscribe_page(token: str):
         if subscriber.status == "unsubscribed":
             return message(200, "You're unsubscribed", f"No more digests will be sent to {subscriber.email}.",
                            "Changed your mind? You can subscribe again from your preferences page.",
-                           link=(_link("preferences", subscriber), "Preferences"))
+                           link=(link_to("preferences", subscriber), "Preferences"))
         return _page("action.html", title="Unsubscribe", action_label="Unsubscribe", one_click=True,
                      text=f"Stop sending the paper digest to {subscriber.email}?", csrf=False)
 
@@ -248,4 +248,5 @@ ROUTES = [
     ("/preferences/<token>", preferences_page, ["GET", "POST"]),
     ("/unsubscribe/<token>", unsubscribe_page, ["GET", "POST"]),
     ("/healthz", healthz, ["GET"]),
+    *likes.ROUTES,
 ]

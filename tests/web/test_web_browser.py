@@ -16,6 +16,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from helpers import ROOT, free_port, make_env
@@ -162,3 +163,55 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe_in_a_browser(site,
     page.get_by_role("heading", name="You're unsubscribed").wait_for()
     shot(page, "7-unsubscribed")
     assert row(settings, "grace.hopper@example.org").status == "unsubscribed"
+
+
+def test_more_like_this_from_a_rendered_digest_in_a_browser(site, page):
+    from digest import feedback
+    from digest.email.render import render_digest
+    from digest.ingest import SourceSpec, ingest_source
+    from digest.ranking import Pick
+
+    from helpers import FIXTURES
+
+    settings, _ = site
+    now = dt.datetime(2026, 4, 28, 12, tzinfo=dt.timezone.utc)
+    with session_factory(settings.database_url).begin() as session:
+        ingest_source(session, SourceSpec("cs-lg", str(FIXTURES / "arxiv-rss-new" / "cs.LG_2026-04-27_3items.xml"),
+                                          "arxiv-rss"), now)
+        reader, _ = subs.subscribe(session, "grace@example.org", subs.validate_preferences(topics=["anomalies"]), now)
+        papers = {p.id: p for p in session.scalars(select(Paper).order_by(Paper.id))}
+        picks = [Pick(pid, 0.9 - i / 10, "Matches your topic “anomalies”", "anomalies") for i, pid in enumerate(papers)]
+        html = render_digest(build_content(settings, reader, now.date(), picks, papers)).html
+        reader_id, chosen = reader.id, papers[picks[1].paper_id]
+        chosen_id, chosen_title = chosen.id, chosen.title
+
+    # The digest as a mail client shows it; the reader clicks the second card's "More like this".
+    page.set_content(html)
+    card = page.locator(".card").filter(has_text=chosen_title)
+    card.get_by_role("link", name="More like this").click()
+    page.get_by_role("heading", name="More like this?").wait_for()
+    shot(page, "8-more-like-this")
+    assert page.get_by_label("More like this").is_checked() and chosen_title in page.locator("main").inner_text()
+    with session_factory(settings.database_url)() as session:
+        assert feedback.get_choice(session, reader_id, session.get(Paper, chosen_id)) is None  # the GET changed nothing
+    page.get_by_role("button", name="Save my choice").click()
+    page.get_by_role("heading", name="Thanks, noted").wait_for()
+    shot(page, "9-noted")
+    with session_factory(settings.database_url)() as session:
+        assert feedback.get_choice(session, reader_id, session.get(Paper, chosen_id)) == feedback.LIKE
+
+    # The answer offers undo; the preferences page lists the paper with a remove button.
+    page.get_by_role("button", name="Undo").click()
+    page.get_by_role("heading", name="Undone").wait_for()
+    with session_factory(settings.database_url)() as session:
+        assert feedback.get_choice(session, reader_id, session.get(Paper, chosen_id)) is None
+    page.set_content(html)  # the digest again: this time the choice stays
+    page.locator(".card").filter(has_text=chosen_title).get_by_role("link", name="More like this").click()
+    page.get_by_role("button", name="Save my choice").click()
+    page.get_by_role("link", name="See every paper you rated").click()
+    page.get_by_role("link", name=chosen_title).wait_for()
+    shot(page, "10-rated-on-preferences")
+    page.get_by_role("button", name=f"Remove {chosen_title}").click()
+    page.get_by_text("Removed. It counts no more").wait_for()
+    with session_factory(settings.database_url)() as session:
+        assert feedback.get_choice(session, reader_id, session.get(Paper, chosen_id)) is None
