@@ -23,6 +23,7 @@ from digest import ranking
 from digest.db import insert_for
 from digest.models import Feedback, Paper
 from digest.sources.keys import arxiv_links, canonical_key, find_arxiv_id
+from digest.sources.text import normalise_title
 
 LIKE, DISLIKE = 1, -1
 ORIGINS = ("link", "cli", "library")
@@ -59,7 +60,9 @@ class Work:
 
     @classmethod
     def of_title(cls, title: str, **text) -> Work:
-        return cls(canonical_key(title=title), None, title, **text)
+        # A title of no Latin letters or digits folds to nothing in canonical_key: keep its own words instead.
+        key = canonical_key(title=title) if normalise_title(title) else f"title:{' '.join(title.casefold().split())}"
+        return cls(key[:300], None, title, **text)
 
     @classmethod
     def of_paper(cls, paper: Paper) -> Work:
@@ -96,6 +99,16 @@ def _paper_ids(session: Session, keys: list[str]) -> dict[str, int]:
     for start in range(0, len(keys), _CHUNK):
         found.update(session.execute(select(Paper.key, Paper.id).where(Paper.key.in_(keys[start:start + _CHUNK]))).all())
     return found
+
+
+def import_entries(session: Session, subscriber_id: int, entries, now: dt.datetime) -> None:
+    """A reference library's entries (`digest.library.LibraryEntry`) as liked works: by arXiv id, else by title."""
+    works = []
+    for entry in entries:
+        text = {"abstract": entry.abstract, "authors": entry.authors, "categories": entry.categories}
+        works.append(Work.of_arxiv(entry.arxiv_id, title=entry.title, **text) if entry.arxiv_id
+                     else Work.of_title(entry.title, **text))
+    record(session, subscriber_id, works, LIKE, "library", now)
 
 
 def record_paper(session: Session, subscriber_id: int, paper: Paper, sign: int, origin: str,

@@ -4,7 +4,8 @@ with exit status 2.
 
 Public surface: `cli` (the click group) and `main` (the console script,
 `digest = "digest.cli:main"`). One module per command group:
-`subscribers` (subscribe, unsubscribe, subscribers), `sources` (ingest,
+`subscribers` (subscribe, unsubscribe, subscribers), `likes` (like,
+dislike, unlike; subscribe --like/--library), `sources` (ingest,
 sources add/list/remove), `sending` (send, preview, run, demo) and
 `operations` (init, status, serve); `common` holds what they share.
 """
@@ -16,7 +17,7 @@ import sys
 import click
 
 from digest import __version__
-from digest.cli import operations, sending, sources, subscribers
+from digest.cli import likes, operations, sending, sources, subscribers
 from digest.cli.common import DigestGroup, UserError
 from digest.config import ConfigError, load_settings
 
@@ -40,7 +41,8 @@ def cli(ctx: click.Context) -> None:
     ctx.obj.prepare_data_dir()
 
 
-for _command in (subscribers.subscribe, subscribers.unsubscribe, subscribers.subscribers, sources.ingest,
+for _command in (subscribers.subscribe, subscribers.unsubscribe, subscribers.subscribers, likes.like, likes.dislike,
+                 likes.unlike, sources.ingest,
                  sources.sources, sending.send, sending.preview, sending.run, sending.demo, operations.init,
                  operations.status, operations.serve):
     cli.add_command(_command)
