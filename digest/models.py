@@ -90,6 +90,11 @@ class Paper(Base):
     source_names: Mapped[list] = mapped_column(JSON, default=list)
     announced_at: Mapped[dt.datetime | None]
     first_seen_at: Mapped[dt.datetime]
+    # The paper's first announcement (v1) as best known at its first ingest (digest.sources.announcements);
+    # NULL: unknown but earlier (a revision without an id), or a row older than the column (estimated on read).
+    first_announced_at: Mapped[dt.datetime | None]
+    # When we read a later version of a paper first announced earlier (a replacement): the "Updated" block.
+    revised_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime]
     upvotes: Mapped[int] = mapped_column(Integer, default=0)
     comments: Mapped[int] = mapped_column(Integer, default=0)
@@ -100,7 +105,7 @@ class Paper(Base):
     features: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     features_version: Mapped[int | None] = mapped_column(SmallInteger)
 
-    __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"),)
+    __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"), Index("ix_papers_revised_at", "revised_at"))
 
 
 class Subscriber(Base):

@@ -17,6 +17,7 @@ from digest import ranking
 from digest.config import Settings
 from digest.features import fill_papers
 from digest.models import Digest, DigestItem, Paper, Subscriber
+from digest.sources import announcements
 
 WEEKLY_WINDOW_DAYS = 7
 NOTHING_RELEVANT = "nothing relevant today"
@@ -24,7 +25,7 @@ NO_NEW_PAPERS = "no new papers today"
 ARXIV_ZONE = ZoneInfo("America/New_York")
 
 
-_CANDIDATES: dict[tuple, tuple[list[ranking.Candidate], dict[int, Paper]]] = {}
+_CANDIDATES: dict[str, tuple[tuple, tuple[list[ranking.Candidate], dict[int, Paper]]]] = {}
 
 
 def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[ranking.Candidate], dict[int, Paper]]:
@@ -34,29 +35,36 @@ def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[
     last answer and reloads only when a cheap fingerprint query (count, newest
     id, last update, content hashes in the window) says the papers changed.
     """
-    since = now - dt.timedelta(days=days)
-    in_window = Paper.first_seen_at >= since
+    return _load(session, "new", Paper.first_seen_at, now - dt.timedelta(days=days))
+
+
+def _load(session: Session, name: str, column, since: dt.datetime):
+    in_window = column >= since
     fingerprint = session.execute(
         select(func.count(Paper.id), func.max(Paper.id), func.max(Paper.updated_at), func.max(Paper.content_hash),
                func.min(Paper.content_hash)).where(in_window)).one()
     key = (str(session.get_bind().url), since.replace(second=0, microsecond=0), *map(str, fingerprint))
-    cached = _CANDIDATES.get(key)
-    if cached is not None:
-        return cached
+    cached = _CANDIDATES.get(name)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id).options(undefer(Paper.features))).all()
     fill_papers(session, papers)  # papers stored before their features existed, or with an older version
-    candidates = [
-        ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
-                          p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
-                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
-                          features=p.features)
-        for p in papers
-    ]
+    candidates = [candidate_of(p) for p in papers]
     for paper in papers:
         session.expunge(paper)  # detached, read-only copies shared by later batches
-    _CANDIDATES.clear()  # one edition at a time per process
-    _CANDIDATES[key] = candidates, {p.id: p for p in papers}
-    return _CANDIDATES[key]
+    _CANDIDATES[name] = key, (candidates, {p.id: p for p in papers})  # one edition at a time per process
+    return _CANDIDATES[name][1]
+
+
+def candidate_of(p: Paper) -> ranking.Candidate:
+    """A paper row as ranking input, with its announce type and first announcement (estimated for older rows)."""
+    announce_type = (p.extra or {}).get("announce_type")
+    first = p.first_announced_at or announcements.first_announced(
+        p.key, announce_type, p.announced_at, announcements.published(p.extra), p.first_seen_at)
+    return ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
+                             p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
+                             n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
+                             features=p.features, announce_type=announce_type, first_announced_at=first)
 
 
 def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],
@@ -124,17 +132,23 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
                  exclude_digest_ids: list[int]) -> Selection:
     """Rank every subscriber of the batch; daily ones over the recent window, weekly ones over the week.
 
-    A subscriber for whom nothing was first seen since their last digest is
+    The picks are papers first announced within the window: a revision of a
+    paper announced before it (sources.announcements) is left out. A
+    subscriber for whom nothing was first seen since their last digest is
     skipped with "no new papers today" (an arXiv weekend, a holiday), not
-    sent yesterday's leftovers; one with new papers but none above their
-    floor is skipped with "nothing relevant today".
+    sent yesterday's leftovers (nor for a day that brought only revisions);
+    one with new papers but none above their floor is skipped with "nothing
+    relevant today".
     """
     days = max(settings.candidate_days, WEEKLY_WINDOW_DAYS if any(s.cadence == "weekly" for s in subscribers) else 0)
     candidates, papers = get_candidates(session, now, days)
     ids = [s.id for s in subscribers]
     sent = get_already_sent(session, ids, list(papers), exclude_digest_ids)
     last_sent = get_last_sent(session, ids)
-    newest = max((p.first_seen_at for p in papers.values()), default=None)
+    daily_since = now - dt.timedelta(days=settings.candidate_days)
+    newest = max((papers[c.paper_id].first_seen_at for c in candidates  # revisions are not news
+                  if not announcements.is_before_window(c.announce_type, c.first_announced_at, daily_since)),
+                 default=None)
     selection = Selection(papers=papers)
     groups: dict[int, list[Subscriber]] = {}
     for subscriber in subscribers:
@@ -145,9 +159,11 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
         groups.setdefault(window, []).append(subscriber)
     for window, members in groups.items():
         since = now - dt.timedelta(days=window)
-        pool = candidates if window == days else [c for c in candidates if papers[c.paper_id].first_seen_at >= since]
-        picks = ranking.rank([profile_of(s) for s in members], pool, now, already_sent=sent,
-                             half_life_hours=settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1))
+        pool = [c for c in candidates if papers[c.paper_id].first_seen_at >= since
+                and not announcements.is_before_window(c.announce_type, c.first_announced_at, since)]
+        half_life = settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1)
+        profiles = [profile_of(s) for s in members]
+        picks = ranking.rank(profiles, pool, now, already_sent=sent, half_life_hours=half_life)
         for subscriber in members:
             chosen = picks.get(subscriber.id, [])
             if chosen:
