@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -130,6 +132,8 @@ class Subscriber(Base):
     max_papers: Mapped[int] = mapped_column(Integer, default=10)
     min_score: Mapped[float] = mapped_column(Float, default=0.0)
     cadence: Mapped[str] = mapped_column(String(10), default="daily")
+    # Also wants new versions of older papers relevant to them, in an "Updated" block.
+    updates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     permanent_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime]
     confirmed_at: Mapped[dt.datetime | None]
@@ -185,6 +189,9 @@ class DigestItem(Base):
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     topic: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)  # the paper's version the digest showed
+    # Shown in the "Updated" block (a new version of an older paper), not among the new picks.
+    updated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     digest: Mapped[Digest] = relationship(back_populates="items")
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, undefer
 
 from digest import ranking
 from digest.config import Settings
+from digest.delivery import updates
 from digest.features import fill_papers
 from digest.models import Digest, DigestItem, Paper, Subscriber
 from digest.sources import announcements
@@ -36,6 +37,11 @@ def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[
     id, last update, content hashes in the window) says the papers changed.
     """
     return _load(session, "new", Paper.first_seen_at, now - dt.timedelta(days=days))
+
+
+def get_revisions(session: Session, now: dt.datetime, days: int) -> tuple[list[ranking.Candidate], dict[int, Paper]]:
+    """Papers revised (a later version read) within the window: what an "Updated" block chooses from."""
+    return _load(session, "revised", Paper.revised_at, now - dt.timedelta(days=days))
 
 
 def _load(session: Session, name: str, column, since: dt.datetime):
@@ -98,7 +104,7 @@ def get_last_sent(session: Session, subscriber_ids: list[int]) -> dict[int, dt.d
 def profile_of(subscriber: Subscriber) -> ranking.Profile:
     return ranking.Profile(subscriber.id, tuple(subscriber.topics or ()), tuple(subscriber.categories or ()),
                            tuple(subscriber.exclude or ()), tuple(subscriber.authors or ()), subscriber.max_papers,
-                           subscriber.min_score or 0.0)
+                           subscriber.min_score or 0.0, updates=bool(subscriber.updates))
 
 
 def is_arxiv_quiet_day(now: dt.datetime) -> bool:
@@ -118,14 +124,18 @@ def empty_reason(now: dt.datetime) -> str:
 
 @dataclass
 class Selection:
-    """The batch's picks, the papers they refer to, and why the others get nothing."""
+    """The batch's picks, their Updated blocks, the papers they refer to, and why the others get nothing."""
 
     picks: dict[int, list[ranking.Pick]] = field(default_factory=dict)
     papers: dict[int, Paper] = field(default_factory=dict)
     skips: dict[int, str] = field(default_factory=dict)  # subscriber id -> reason
+    updated: dict[int, list[ranking.Pick]] = field(default_factory=dict)  # subscriber id -> "Updated" block
 
     def get(self, subscriber_id: int) -> list[ranking.Pick]:
         return self.picks.get(subscriber_id, [])
+
+    def get_updated(self, subscriber_id: int) -> list[ranking.Pick]:
+        return self.updated.get(subscriber_id, [])
 
 
 def select_picks(settings: Settings, session: Session, subscribers: list[Subscriber], now: dt.datetime,
@@ -133,7 +143,8 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
     """Rank every subscriber of the batch; daily ones over the recent window, weekly ones over the week.
 
     The picks are papers first announced within the window: a revision of a
-    paper announced before it (sources.announcements) is left out. A
+    paper announced before it (sources.announcements) is left out, and may go
+    to the subscriber's Updated block instead (delivery.updates). A
     subscriber for whom nothing was first seen since their last digest is
     skipped with "no new papers today" (an arXiv weekend, a holiday), not
     sent yesterday's leftovers (nor for a day that brought only revisions);
@@ -142,6 +153,7 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
     """
     days = max(settings.candidate_days, WEEKLY_WINDOW_DAYS if any(s.cadence == "weekly" for s in subscribers) else 0)
     candidates, papers = get_candidates(session, now, days)
+    revised, revised_papers = get_revisions(session, now, days)
     ids = [s.id for s in subscribers]
     sent = get_already_sent(session, ids, list(papers), exclude_digest_ids)
     last_sent = get_last_sent(session, ids)
@@ -149,7 +161,7 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
     newest = max((papers[c.paper_id].first_seen_at for c in candidates  # revisions are not news
                   if not announcements.is_before_window(c.announce_type, c.first_announced_at, daily_since)),
                  default=None)
-    selection = Selection(papers=papers)
+    selection = Selection(papers={**revised_papers, **papers})
     groups: dict[int, list[Subscriber]] = {}
     for subscriber in subscribers:
         if newest is None or (subscriber.id in last_sent and newest <= last_sent[subscriber.id]):
@@ -170,4 +182,8 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
                 selection.picks[subscriber.id] = chosen
             else:
                 selection.skips[subscriber.id] = NOTHING_RELEVANT
+        selection.updated.update(updates.select_updates(
+            session, [p for p in profiles if p.subscriber_id in selection.picks],
+            [c for c in revised if revised_papers[c.paper_id].revised_at >= since], revised_papers, since, now,
+            exclude_digest_ids, half_life))
     return selection
