@@ -12,7 +12,7 @@ import datetime as dt
 from collections import Counter
 from email import message_from_bytes, policy
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest import jobs
 from digest.db import session_factory
@@ -81,6 +81,16 @@ def test_the_capture_offers_its_new_and_cross_listed_papers_and_none_of_its_revi
     assert len(picks) == 50
     # Before: 24 of these 50 were new versions of papers first announced weeks or years ago.
     assert Counter(announce_type(selection, p) for p in picks) == {"new": 50}
+
+
+def test_papers_stored_before_the_first_announcement_was_kept_are_judged_by_the_same_rules(settings):
+    ingest_capture(settings)
+    with session_factory(settings.database_url).begin() as session:
+        session.execute(update(Paper).values(first_announced_at=None, revised_at=None))
+    editions._CANDIDATES.clear()  # the rows changed behind the fingerprint's back
+    add(settings, "ada@example.org")
+    selection, picks, _ = select_for(settings, "ada@example.org", THU + dt.timedelta(hours=5))
+    assert len(picks) == 50 and Counter(announce_type(selection, p) for p in picks) == {"new": 50}
 
 
 def test_the_old_rdf_format_leaves_out_its_updated_entries(settings):
