@@ -20,7 +20,7 @@ from digest import fetch as fetch_mod
 from digest import features
 from digest.db import insert_for
 from digest.models import Paper, Source
-from digest.sources import PaperEntry, ParseResult, UnknownKind, parse
+from digest.sources import PaperEntry, ParseResult, UnknownKind, announcements, parse
 from digest.sources.keys import canonical_key
 from digest.sources_admin import (SEEDS_NAME, SourceError, SourceSpec, add_source, check_readable, remove_source,
                                   resolve_spec, seeds_spec)
@@ -74,20 +74,24 @@ _VOLATILE_EXTRA = frozenset({"announce_type", "github_repo", "hf_submitted_at"})
 _INSERTED = ("key", "version", "title", "abstract", "authors", "categories", "url", "pdf_url", "doi",
              "announced_at", "upvotes", "comments", "github_stars")
 _MERGED = ("version", "title", "abstract", "authors", "categories", "url", "pdf_url", "doi", "announced_at",
-           "upvotes", "comments", "github_stars", "extra", "source_names")
+           "upvotes", "comments", "github_stars", "extra", "source_names", "revised_at")
 _FEATURED = frozenset({"title", "abstract", "authors"})  # what ranking features are computed from
 
 
-def _merge(row: dict, entry: PaperEntry, source: str) -> dict | None:
+def _merge(row: dict, entry: PaperEntry, source: str, now: dt.datetime) -> dict | None:
     """The changes `entry` brings to an existing row, or None if it brings none.
 
     A newer version replaces title, abstract and version (and authors and
     categories when strictly newer); popularity keeps the best figure any
-    source reported; first_seen_at never moves, so a v2, a cross-list or the
-    same paper from another source is never "new" again.
+    source reported; first_seen_at and first_announced_at never move, so a
+    v2, a cross-list or the same paper from another source is never "new"
+    again. A later version of a known one (or one a replacement announces) is
+    a revision: revised_at says when we read it (the "Updated" block).
     """
     changes: dict = {}
     version, known = entry.version or 0, row["version"] or 0
+    if version > known and (known or announcements.is_revision(entry.announce_type)):
+        changes["revised_at"] = now
     refill = ("title", "abstract", "version") + (("authors", "categories") if version > known else ())
     for name in refill if version >= known else ():
         value = getattr(entry, name)
@@ -182,7 +186,7 @@ def _plan_batch(session: Session, batch: dict[str, PaperEntry], source: str,
         columns = (Paper.id, Paper.features_version, *(getattr(Paper, name) for name in _MERGED))
         for row in session.execute(select(*columns).where(Paper.id.in_(list(candidates)))).mappings():
             entry, digest_of_entry = candidates[row["id"]]
-            changes = _merge(row, entry, source)
+            changes = _merge(row, entry, source, now)
             if changes:
                 merged = {name: changes.get(name, row[name]) for name in _MERGED}
                 updates.append({"id": row["id"], **merged, "content_hash": digest_of_entry, "updated_at": now,
@@ -196,6 +200,11 @@ def _new_row(entry: PaperEntry, source: str, now: dt.datetime, digest_of_entry: 
     row = {name: getattr(entry, name) for name in _INSERTED}
     row["extra"] = {k: v for k, v in entry.extra.items() if v not in (None, "", [])}
     row.update(source_names=[source], first_seen_at=now, updated_at=now, content_hash=digest_of_entry)
+    row["first_announced_at"] = announcements.first_announced(
+        entry.key, entry.announce_type, entry.announced_at, announcements.published(entry.extra), now)
+    # Its first sighting is a revision: a replacement, or a later version from a source that does not say.
+    revised = announcements.is_revision(entry.announce_type) or (not entry.announce_type and (entry.version or 0) > 1)
+    row["revised_at"] = now if revised else None
     return row
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     DateTime,
     Float,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -91,6 +93,11 @@ class Paper(Base):
     source_names: Mapped[list] = mapped_column(JSON, default=list)
     announced_at: Mapped[dt.datetime | None]
     first_seen_at: Mapped[dt.datetime]
+    # The paper's first announcement (v1) as best known at its first ingest (digest.sources.announcements);
+    # NULL: unknown but earlier (a revision without an id), or a row older than the column (estimated on read).
+    first_announced_at: Mapped[dt.datetime | None]
+    # When we read a later version of a paper first announced earlier (a replacement): the "Updated" block.
+    revised_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime]
     upvotes: Mapped[int] = mapped_column(Integer, default=0)
     comments: Mapped[int] = mapped_column(Integer, default=0)
@@ -101,7 +108,7 @@ class Paper(Base):
     features: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     features_version: Mapped[int | None] = mapped_column(SmallInteger)
 
-    __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"),)
+    __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"), Index("ix_papers_revised_at", "revised_at"))
 
 
 class Subscriber(Base):
@@ -126,6 +133,8 @@ class Subscriber(Base):
     max_papers: Mapped[int] = mapped_column(Integer, default=10)
     min_score: Mapped[float] = mapped_column(Float, default=0.0)
     cadence: Mapped[str] = mapped_column(String(10), default="daily")
+    # Also wants new versions of older papers relevant to them, in an "Updated" block.
+    updates: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     permanent_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime]
     confirmed_at: Mapped[dt.datetime | None]
@@ -181,6 +190,9 @@ class DigestItem(Base):
     score: Mapped[float] = mapped_column(Float)
     reason: Mapped[str] = mapped_column(Text, default="")
     topic: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int | None] = mapped_column(Integer)  # the paper's version the digest showed
+    # Shown in the "Updated" block (a new version of an older paper), not among the new picks.
+    updated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     digest: Mapped[Digest] = relationship(back_populates="items")
 

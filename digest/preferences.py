@@ -51,6 +51,7 @@ class Preferences:
     max_papers: int
     cadence: str = "daily"
     min_score: float = 0.0
+    updates: bool = False  # also an "Updated" block: new versions of older papers on their topics
 
 
 def _clean_list(values, what: str, limit: int = MAX_TOPICS) -> list[str]:
@@ -65,7 +66,7 @@ def _clean_list(values, what: str, limit: int = MAX_TOPICS) -> list[str]:
 
 
 def validate_preferences(topics=(), categories=(), exclude=(), authors=(), timezone="UTC", send_hour=7,
-                         max_papers=10, cadence="daily", min_score=0.0) -> Preferences:
+                         max_papers=10, cadence="daily", min_score=0.0, updates=False) -> Preferences:
     """Check every field and return clean Preferences, or raise SubscriptionError."""
     try:
         validate_timezone(timezone, "timezone")
@@ -87,6 +88,7 @@ def validate_preferences(topics=(), categories=(), exclude=(), authors=(), timez
         max_papers=int(max_papers),
         cadence=cadence,
         min_score=float(min_score),
+        updates=bool(updates),
     )
 
 
@@ -113,7 +115,7 @@ def preferences_of(subscriber: Subscriber) -> Preferences:
                        exclude=list(subscriber.exclude or []), authors=list(subscriber.authors or []),
                        timezone=subscriber.timezone, send_hour=subscriber.send_hour,
                        max_papers=subscriber.max_papers, cadence=subscriber.cadence,
-                       min_score=subscriber.min_score or 0.0)
+                       min_score=subscriber.min_score or 0.0, updates=bool(subscriber.updates))
 
 
 def get_pending_preferences(subscriber: Subscriber) -> Preferences:
@@ -129,13 +131,15 @@ def describe_changes(old: Preferences, new: Preferences) -> list[str]:
         value = getattr(prefs, field)
         if field == "send_hour":
             return f"{value:02d}:00"
+        if isinstance(value, bool):
+            return "on" if value else "off"
         if isinstance(value, list):
             return ("; " if field in ("topics", "exclude", "authors") else ", ").join(value) or "none"
         return str(value)
 
     labels = {"topics": "topics:", "categories": "categories:", "exclude": "exclusions:", "authors": "authors:",
               "timezone": "time zone", "send_hour": "hour", "max_papers": "max papers", "cadence": "cadence",
-              "min_score": "min score"}
+              "min_score": "min score", "updates": "updates"}
     return [f"{label} {shown(f, old)} → {shown(f, new)}" for f, label in labels.items()
             if getattr(old, f) != getattr(new, f)]
 

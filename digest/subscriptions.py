@@ -102,6 +102,7 @@ def apply_preferences(subscriber: Subscriber, prefs: Preferences) -> None:
     subscriber.max_papers = prefs.max_papers
     subscriber.cadence = prefs.cadence
     subscriber.min_score = prefs.min_score
+    subscriber.updates = prefs.updates
 
 
 def set_status(subscriber: Subscriber, status: str, now: dt.datetime) -> None:

@@ -103,6 +103,27 @@ def test_newer_version_updates_text_but_the_paper_is_not_new_again(db_url):
     assert (paper.first_seen_at, paper.updated_at, paper.upvotes) == (T0, T1, 9)  # best popularity kept
 
 
+def test_ingest_stores_when_a_paper_was_first_announced_and_when_it_was_revised(db_url, tmp_path):
+    # The API's `published` is the v1 date: a 2002 paper, whenever we read it.
+    _ingest(db_url, SourceSpec("api-id", str(FIXTURES / "arxiv-api" / "api-new_2026-04-12_id-quant-ph_0201082v1.xml"),
+                               "arxiv-api"), T0)
+    old = _paper(db_url, "arxiv:quant-ph/0201082")
+    assert old.first_announced_at == dt.datetime(2002, 1, 18, 15, 8, 5, tzinfo=dt.timezone.utc)
+    assert old.revised_at is None
+    # A replacement of a paper we never saw: announced before, no earlier than its id's month; read as a revision.
+    _ingest(db_url, _write(tmp_path, "cs-replace", _rss_item("2401.04321", 3, "replace", "Revised")), T0)
+    revised = _paper(db_url, "arxiv:2401.04321")
+    assert (revised.first_announced_at, revised.revised_at) == (dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc), T0)
+    # A new paper, then its v2: first announced when it was new, revised when the v2 came; neither moves again.
+    _ingest(db_url, _write(tmp_path, "cs-new", _rss_item("2608.00042", 1, "new", "Fresh")), T0)
+    assert _paper(db_url, "arxiv:2608.00042").revised_at is None
+    _ingest(db_url, _write(tmp_path, "cs-new", _rss_item("2608.00042", 2, "replace", "Fresh")), T1)
+    _ingest(db_url, _write(tmp_path, "cs-cross", _rss_item("2608.00042", 2, "cross", "Fresh")), T1 + dt.timedelta(days=1))
+    fresh = _paper(db_url, "arxiv:2608.00042")
+    monday = dt.datetime(2026, 8, 3, 4, 0, tzinfo=dt.timezone.utc)  # the feed's announcement, 00:00 US Eastern
+    assert (fresh.first_seen_at, fresh.first_announced_at, fresh.revised_at, fresh.version) == (T0, monday, T1, 2)
+
+
 def test_upsert_is_one_statement_per_batch(db_url):
     entries = [PaperEntry(key=f"arxiv:2401.{n:05d}", title=f"P{n}", version=1) for n in range(1000)]
     with writes_to_papers(db_url) as writes, session_factory(db_url).begin() as session:

@@ -145,7 +145,8 @@ def _dry_run(settings, factory, emails, edition) -> None:
 
     now = now_utc()
     with factory() as session:
-        for subscriber, date, picks, papers, skip, state in get_picks(settings, session, now, emails, edition):
+        for subscriber, date, picks, papers, skip, state, updated in get_picks(settings, session, now, emails,
+                                                                                edition):
             head = f"{subscriber.email} ({date}):"
             if state:
                 click.echo(f"{head} already {state}; nothing would be sent (use --force)")
@@ -153,9 +154,13 @@ def _dry_run(settings, factory, emails, edition) -> None:
             if not picks:
                 click.echo(f"{head} would be skipped ({skip})")
                 continue
-            click.echo(f"{head} would get {len(picks)} papers")
+            click.echo(f"{head} would get {len(picks)} papers" + (f" and {len(updated)} updated" if updated else ""))
             for n, pick in enumerate(picks, 1):
                 click.echo(f"  {n:2}. [{pick.score:.2f}] {papers[pick.paper_id].title[:90]}  — {pick.reason}")
+            if updated:
+                click.echo("  Updated (new versions of papers announced before this edition):")
+            for pick in updated:
+                click.echo(f"   ↻ {papers[pick.paper_id].title[:90]}  — {pick.reason}")
 
 
 @click.command()

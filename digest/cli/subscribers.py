@@ -20,6 +20,8 @@ from digest.cli.likes import parse_ids, read_libraries, record_likes
 @click.option("--hour", type=click.IntRange(0, 23), default=None, help="Local hour to send at (default 7).")
 @click.option("--max-papers", type=click.IntRange(1, 50), default=None, help="At most this many papers (default 10).")
 @click.option("--weekly/--daily", "weekly", default=None, help="One roll-up a week instead of daily (or back).")
+@click.option("--updates/--no-updates", "updates", default=None,
+              help="Also an Updated block: new versions of older papers on their topics (or not).")
 @click.option("--name", default=None, help="Display name.")
 @click.option("--resubscribe", is_flag=True,
               help="For an address that opted out (or never confirmed): email it a new confirmation link.")
@@ -28,7 +30,7 @@ from digest.cli.likes import parse_ids, read_libraries, record_likes
 @click.option("--library", "libraries", multiple=True, metavar="FILE",
               help="A BibTeX, RIS or Zotero CSV export of their reference library: its papers count as liked.")
 @click.pass_context
-def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_papers, weekly, name,
+def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_papers, weekly, updates, name,
               resubscribe, likes, libraries) -> None:
     """Add a confirmed subscriber, or change only the given options of an existing one.
 
@@ -43,6 +45,7 @@ def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_pa
       digest subscribe ada@example.org --topic "LLM quantization" --timezone Europe/London --hour 7
       digest subscribe ada@example.org --hour 8        # changes only her hour
       digest subscribe bob@example.org --library my-zotero.bib --like 2411.17730
+      digest subscribe ada@example.org --updates       # new versions of older papers too
     """
     from digest import subscriptions as subs
 
@@ -50,7 +53,8 @@ def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_pa
     given = {key: value for key, value in {
         "topics": list(topics) or None, "categories": list(categories) or None, "exclude": list(exclude) or None,
         "authors": list(authors) or None, "timezone": tz, "send_hour": hour, "max_papers": max_papers,
-        "cadence": None if weekly is None else "weekly" if weekly else "daily"}.items() if value is not None}
+        "cadence": None if weekly is None else "weekly" if weekly else "daily", "updates": updates}.items()
+        if value is not None}
     defaults = {"timezone": settings.default_timezone, "send_hour": settings.default_hour, "max_papers": 10}
     liked, read = parse_ids(likes), read_libraries(libraries)  # checked before anything is written
     try:

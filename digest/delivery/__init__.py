@@ -15,7 +15,8 @@ Modules:
   in-batch retries (`RETRY`), give the rows back when anything raises;
 - `leases` — claiming rows and keeping or releasing the claim;
 - `outcomes` — recording sent, refused and retry-later rows;
-- `editions` — candidates and picks of a batch;
+- `editions` — candidates and picks of a batch (what was first announced in
+  its window); `updates` — the Updated block (new versions of older papers);
 - `senders` — the sender interface and its errors, `smtp`, `outbox`;
 - `report`, `preview`, `confirmations` (sends the confirmation mail).
 """

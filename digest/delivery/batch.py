@@ -56,9 +56,10 @@ class Batch:
     accepted: int | None = None  # the digest the relay accepted (250) whose row is not yet marked sent
     accepted_facts: tuple = ()  # (reason, now, subscriber to reset) to mark it sent with
 
-    def prepare(self, picks: dict[int, list[ranking.Pick]], papers: dict[int, Paper]) -> None:
-        """Inline every picked card of the batch in one premailer run."""
-        ids = {p.paper_id for ps in picks.values() for p in ps}
+    def prepare(self, picks: dict[int, list[ranking.Pick]], papers: dict[int, Paper],
+                updated: dict[int, list[ranking.Pick]] | None = None) -> None:
+        """Inline every picked card of the batch (Updated blocks too) in one premailer run."""
+        ids = {p.paper_id for ps in (*picks.values(), *(updated or {}).values()) for p in ps}
         self.edition.prepare(self.edition.card_for(papers[i]) for i in sorted(ids))
 
 
@@ -111,7 +112,7 @@ def _prepare(settings: Settings, session: Session, held: dict[int, int], now: dt
                               .where(Digest.id.in_(list(held))).order_by(Digest.id)).all()
     live = [d for d in digests if _is_deliverable(settings, session, d, now, report)]
     selection = editions.select_picks(settings, session, [d.subscriber for d in live], now, list(held))
-    batch.prepare(selection.picks, selection.papers)
+    batch.prepare(selection.picks, selection.papers, selection.updated)
     return _compose(settings, session, live, selection, now, batch, report)
 
 
@@ -185,8 +186,9 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
             _finish(session, digest, "skipped", now, reason=reason, commit=False)
             report.add("skipped", f"{subscriber.email}: skipped ({reason})")
             continue
+        revised = selection.get_updated(subscriber.id)
         content = compose.build_content(settings, subscriber, digest.edition_date, picks, selection.papers,
-                                        batch.edition)
+                                        batch.edition, revised)
         rendered = batch.edition.assemble(content)
         try:
             data = compose.message_bytes(settings, digest, subscriber, content, rendered, now)
@@ -199,8 +201,7 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
         kept = [p for p in picks if p.paper_id in shown]
         digest.message_id = compose.message_id(digest, settings)
         digest.paper_count = len(kept)
-        items += [{"digest_id": digest.id, "subscriber_id": subscriber.id, "paper_id": p.paper_id, "rank": n,
-                   "score": float(p.score), "reason": p.reason, "topic": p.topic} for n, p in enumerate(kept, 1)]
+        items += _items(digest, kept, [p for p in revised if p.paper_id in shown], selection.papers)
         outgoing.append(Outgoing(digest, data, len(kept)))
     # A row re-claimed after a crash may still carry the items of its first try.
     session.execute(delete(DigestItem).where(DigestItem.digest_id.in_([d.id for d in live])))
@@ -208,6 +209,13 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
         session.execute(insert(DigestItem), items)
     session.commit()
     return outgoing
+
+
+def _items(digest: Digest, kept: list[ranking.Pick], revised: list[ranking.Pick], papers: dict[int, Paper]) -> list[dict]:
+    """digest_items rows: the picks, then the Updated block (`updated`), each with the version it showed."""
+    return [{"digest_id": digest.id, "subscriber_id": digest.subscriber_id, "paper_id": p.paper_id, "rank": n,
+             "score": float(p.score), "reason": p.reason, "topic": p.topic, "version": papers[p.paper_id].version,
+             "updated": n > len(kept)} for n, p in enumerate([*kept, *revised], 1)]
 
 
 def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: Batch) -> None:

@@ -16,8 +16,10 @@ from sqlalchemy.orm import Session, undefer
 
 from digest import feedback, ranking
 from digest.config import Settings
+from digest.delivery import updates
 from digest.features import fill_papers
 from digest.models import Digest, DigestItem, Paper, Subscriber
+from digest.sources import announcements
 
 WEEKLY_WINDOW_DAYS = 7
 NOTHING_RELEVANT = "nothing relevant today"
@@ -25,7 +27,7 @@ NO_NEW_PAPERS = "no new papers today"
 ARXIV_ZONE = ZoneInfo("America/New_York")
 
 
-_CANDIDATES: dict[tuple, tuple[list[ranking.Candidate], dict[int, Paper]]] = {}
+_CANDIDATES: dict[str, tuple[tuple, tuple[list[ranking.Candidate], dict[int, Paper]]]] = {}
 
 
 def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[ranking.Candidate], dict[int, Paper]]:
@@ -35,29 +37,41 @@ def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[
     last answer and reloads only when a cheap fingerprint query (count, newest
     id, last update, content hashes in the window) says the papers changed.
     """
-    since = now - dt.timedelta(days=days)
-    in_window = Paper.first_seen_at >= since
+    return _load(session, "new", Paper.first_seen_at, now - dt.timedelta(days=days))
+
+
+def get_revisions(session: Session, now: dt.datetime, days: int) -> tuple[list[ranking.Candidate], dict[int, Paper]]:
+    """Papers revised (a later version read) within the window: what an "Updated" block chooses from."""
+    return _load(session, "revised", Paper.revised_at, now - dt.timedelta(days=days))
+
+
+def _load(session: Session, name: str, column, since: dt.datetime):
+    in_window = column >= since
     fingerprint = session.execute(
         select(func.count(Paper.id), func.max(Paper.id), func.max(Paper.updated_at), func.max(Paper.content_hash),
                func.min(Paper.content_hash)).where(in_window)).one()
     key = (str(session.get_bind().url), since.replace(second=0, microsecond=0), *map(str, fingerprint))
-    cached = _CANDIDATES.get(key)
-    if cached is not None:
-        return cached
+    cached = _CANDIDATES.get(name)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id).options(undefer(Paper.features))).all()
     fill_papers(session, papers)  # papers stored before their features existed, or with an older version
-    candidates = [
-        ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
-                          p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
-                          n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
-                          features=p.features)
-        for p in papers
-    ]
+    candidates = [candidate_of(p) for p in papers]
     for paper in papers:
         session.expunge(paper)  # detached, read-only copies shared by later batches
-    _CANDIDATES.clear()  # one edition at a time per process
-    _CANDIDATES[key] = candidates, {p.id: p for p in papers}
-    return _CANDIDATES[key]
+    _CANDIDATES[name] = key, (candidates, {p.id: p for p in papers})  # one edition at a time per process
+    return _CANDIDATES[name][1]
+
+
+def candidate_of(p: Paper) -> ranking.Candidate:
+    """A paper row as ranking input, with its announce type and first announcement (estimated for older rows)."""
+    announce_type = (p.extra or {}).get("announce_type")
+    first = p.first_announced_at or announcements.first_announced(
+        p.key, announce_type, p.announced_at, announcements.published(p.extra), p.first_seen_at)
+    return ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
+                             p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
+                             n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
+                             features=p.features, announce_type=announce_type, first_announced_at=first)
 
 
 def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],
@@ -93,7 +107,8 @@ def profile_of(subscriber: Subscriber, rated: feedback.Examples | None = None) -
     rated = rated or feedback.Examples()
     return ranking.Profile(subscriber.id, tuple(subscriber.topics or ()), tuple(subscriber.categories or ()),
                            tuple(subscriber.exclude or ()), tuple(subscriber.authors or ()), subscriber.max_papers,
-                           subscriber.min_score or 0.0, liked=tuple(rated.liked), disliked=tuple(rated.disliked))
+                           subscriber.min_score or 0.0, liked=tuple(rated.liked), disliked=tuple(rated.disliked),
+                           updates=bool(subscriber.updates))
 
 
 def is_arxiv_quiet_day(now: dt.datetime) -> bool:
@@ -113,35 +128,47 @@ def empty_reason(now: dt.datetime) -> str:
 
 @dataclass
 class Selection:
-    """The batch's picks, the papers they refer to, and why the others get nothing."""
+    """The batch's picks, their Updated blocks, the papers they refer to, and why the others get nothing."""
 
     picks: dict[int, list[ranking.Pick]] = field(default_factory=dict)
     papers: dict[int, Paper] = field(default_factory=dict)
     skips: dict[int, str] = field(default_factory=dict)  # subscriber id -> reason
+    updated: dict[int, list[ranking.Pick]] = field(default_factory=dict)  # subscriber id -> "Updated" block
 
     def get(self, subscriber_id: int) -> list[ranking.Pick]:
         return self.picks.get(subscriber_id, [])
+
+    def get_updated(self, subscriber_id: int) -> list[ranking.Pick]:
+        return self.updated.get(subscriber_id, [])
 
 
 def select_picks(settings: Settings, session: Session, subscribers: list[Subscriber], now: dt.datetime,
                  exclude_digest_ids: list[int]) -> Selection:
     """Rank every subscriber of the batch; daily ones over the recent window, weekly ones over the week.
 
-    A subscriber for whom nothing was first seen since their last digest is
+    The picks are papers first announced within the window: a revision of a
+    paper announced before it (sources.announcements) is left out, and may go
+    to the subscriber's Updated block instead (delivery.updates). A
+    subscriber for whom nothing was first seen since their last digest is
     skipped with "no new papers today" (an arXiv weekend, a holiday), not
-    sent yesterday's leftovers; one with new papers but none above their
-    floor is skipped with "nothing relevant today".
+    sent yesterday's leftovers (nor for a day that brought only revisions);
+    one with new papers but none above their floor is skipped with "nothing
+    relevant today".
     """
     days = max(settings.candidate_days, WEEKLY_WINDOW_DAYS if any(s.cadence == "weekly" for s in subscribers) else 0)
     candidates, papers = get_candidates(session, now, days)
+    revised, revised_papers = get_revisions(session, now, days)
     ids = [s.id for s in subscribers]
     sent = get_already_sent(session, ids, list(papers), exclude_digest_ids)
     rated = feedback.bulk_examples(session, ids)
     for subscriber_id, theirs in rated.items():  # a paper the reader rated is never sent (back) to them
         sent.setdefault(subscriber_id, set()).update(theirs.paper_ids)
     last_sent = get_last_sent(session, ids)
-    newest = max((p.first_seen_at for p in papers.values()), default=None)
-    selection = Selection(papers=papers)
+    daily_since = now - dt.timedelta(days=settings.candidate_days)
+    newest = max((papers[c.paper_id].first_seen_at for c in candidates  # revisions are not news
+                  if not announcements.is_before_window(c.announce_type, c.first_announced_at, daily_since)),
+                 default=None)
+    selection = Selection(papers={**revised_papers, **papers})
     groups: dict[int, list[Subscriber]] = {}
     for subscriber in subscribers:
         if newest is None or (subscriber.id in last_sent and newest <= last_sent[subscriber.id]):
@@ -151,13 +178,19 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
         groups.setdefault(window, []).append(subscriber)
     for window, members in groups.items():
         since = now - dt.timedelta(days=window)
-        pool = candidates if window == days else [c for c in candidates if papers[c.paper_id].first_seen_at >= since]
-        picks = ranking.rank([profile_of(s, rated.get(s.id)) for s in members], pool, now, already_sent=sent,
-                             half_life_hours=settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1))
+        pool = [c for c in candidates if papers[c.paper_id].first_seen_at >= since
+                and not announcements.is_before_window(c.announce_type, c.first_announced_at, since)]
+        half_life = settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1)
+        profiles = [profile_of(s, rated.get(s.id)) for s in members]
+        picks = ranking.rank(profiles, pool, now, already_sent=sent, half_life_hours=half_life)
         for subscriber in members:
             chosen = picks.get(subscriber.id, [])
             if chosen:
                 selection.picks[subscriber.id] = chosen
             else:
                 selection.skips[subscriber.id] = NOTHING_RELEVANT
+        selection.updated.update(updates.select_updates(
+            session, [p for p in profiles if p.subscriber_id in selection.picks],
+            [c for c in revised if revised_papers[c.paper_id].revised_at >= since], revised_papers, since, now,
+            exclude_digest_ids, half_life))
     return selection

@@ -25,14 +25,16 @@ def message_id(digest: Digest, settings: Settings) -> str:
 
 
 def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],
-                  papers: dict[int, Paper], edition: render.EditionRenderer | None = None) -> render.DigestContent:
-    """What the subscriber's email shows: shared paper cards, their reasons, signed links."""
+                  papers: dict[int, Paper], edition: render.EditionRenderer | None = None,
+                  updated: list[ranking.Pick] = ()) -> render.DigestContent:
+    """What the subscriber's email shows: shared paper cards, their reasons, the Updated block, signed links."""
     key = settings.signing_key()
     card = edition.card_for if edition is not None else render.paper_card
     return render.DigestContent(
         email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
         cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic,
                            *feedback_urls(settings.base_url, key, subscriber.id, p.paper_id)) for p in picks],
+        updated=[render.Card(card(papers[p.paper_id]), p.reason) for p in updated],
         unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id)}",
         preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber.id)}",
     )

@@ -71,6 +71,7 @@ class DigestContent:
     cards: list[Card]
     topics: list[str] = field(default_factory=list)
     unsubscribe_url: str = ""
+    updated: list[Card] = field(default_factory=list)  # the "Updated" block: new versions of earlier papers
     preferences_url: str = ""
 
 
@@ -80,6 +81,9 @@ class Rendered:
     text: str
     html: str  # ASCII: non-ASCII characters are character references
     paper_ids: list[int] = field(default_factory=list)  # the cards that fit the size budget, in order
+
+
+UPDATED = object()  # the group of the "Updated" block, after the topics' groups (never a topic)
 
 
 @lru_cache(maxsize=1)
@@ -225,6 +229,7 @@ class EditionRenderer:
         self._html["shell"] = Piece(inline_css(self._render("body.html", **holes)), self._holes, ascii_only=True)
         self._text["shell"] = Piece(self._render("body.txt", **holes), self._holes)
         self._text["topic"] = Piece(self._render("topic.txt", topic=self._hole("topic")), self._holes)
+        self._text["updated"] = Piece(self._render("updated.txt"), self._holes)
         self._inline([], fragments=True)
 
     def _inline(self, cards: list[PaperCard], fragments: bool = False) -> None:
@@ -275,7 +280,8 @@ class EditionRenderer:
         """(topic heading html, card html) per card, at one abstract level."""
         out = []
         for topic, cards in groups:
-            heading = self._html["topic"].fill({"topic": ascii_html(topic)}) if topic else ""
+            heading = (self._html["updated"].fill({}) if topic is UPDATED
+                       else self._html["topic"].fill({"topic": ascii_html(topic)}) if topic else "")
             for card in cards:
                 out.append((heading, self._card_html(card, limit)))
                 heading = ""
@@ -314,12 +320,14 @@ class EditionRenderer:
 
     def assemble(self, content: DigestContent) -> Rendered:
         """Subject, text and inlined HTML for one subscriber, from the cached pieces."""
-        self.prepare(c.paper for c in content.cards)
+        self.prepare(c.paper for c in (*content.cards, *content.updated))
         label = edition_label(content.edition_date)
         count = len(content.cards)
-        headline = self._text_of(self._headline, edition_label=label, count=count, topics=bool(content.topics))
+        headline = self._text_of(self._headline, edition_label=label, count=count, topics=bool(content.topics),
+                                 updated=len(content.updated))
         subject = self._text_of(self._subject, edition_label=label, count=count, topics=tuple(content.topics[:2]))
-        groups = group_cards(content.cards, content.topics)
+        groups = group_cards(content.cards, content.topics) + ([(UPDATED, content.updated)] if content.updated else [])
+        count += len(content.updated)
         values = {"title": ascii_html(label), "headline": ascii_html(headline), "email": ascii_html(content.email),
                   "preferences_url": ascii_html(content.preferences_url),
                   "unsubscribe_url": ascii_html(content.unsubscribe_url)}
@@ -349,7 +357,9 @@ class EditionRenderer:
     def _cards_text(self, groups, limit: int) -> str:
         out, rank = [], 0
         for topic, cards in groups:
-            if topic:
+            if topic is UPDATED:
+                out.append(self._text["updated"].fill({}))
+            elif topic:
                 out.append(self._text["topic"].fill({"topic": topic}))
             for card in cards:
                 rank += 1

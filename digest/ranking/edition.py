@@ -38,7 +38,7 @@ from digest.ranking.text import (
     words_present,
 )
 
-EDITION_CACHE_SIZE = 2    # vectorised editions kept per process: today's, and yesterday's for late time zones
+EDITION_CACHE_SIZE = 4    # per process: today's and yesterday's (late time zones), each with its revisions (Updated)
 _EDITIONS: OrderedDict[tuple, "Edition"] = OrderedDict()
 _EDITIONS_LOCK = threading.Lock()
 

@@ -1,7 +1,9 @@
 """Source parsers: bytes in, `PaperEntry` records and problems out. No DB, no network.
 
 One module per source kind. `parse(kind, data)` dispatches; `detect_kind`
-guesses the kind of a URL or file when the user did not say.
+guesses the kind of a URL or file when the user did not say. `announcements`
+says when a paper was first announced, and what an edition's window counts
+as new.
 """
 
 from __future__ import annotations

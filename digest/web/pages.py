@@ -38,16 +38,17 @@ def form_values(source=None, subscriber=None) -> dict:
     settings = state().settings
     if source is not None:
         keys = ("email", "topics", "categories", "exclude", "authors", "timezone", "send_hour", "cadence",
-                "max_papers")
+                "max_papers", "updates")
         return {k: source.get(k, "")[:4000] for k in keys}
     if subscriber is not None:
         return {"email": subscriber.email, "topics": "\n".join(subscriber.topics or []),
                 "categories": ", ".join(subscriber.categories or []), "exclude": "\n".join(subscriber.exclude or []),
                 "authors": "\n".join(subscriber.authors or []), "timezone": subscriber.timezone,
                 "send_hour": str(subscriber.send_hour), "cadence": subscriber.cadence,
-                "max_papers": str(subscriber.max_papers)}
+                "max_papers": str(subscriber.max_papers), "updates": "on" if subscriber.updates else ""}
     return {"email": "", "topics": "", "categories": "", "exclude": "", "authors": "", "timezone": "",
-            "send_hour": str(settings.default_hour), "cadence": "daily", "max_papers": str(DEFAULT_MAX_PAPERS)}
+            "send_hour": str(settings.default_hour), "cadence": "daily", "max_papers": str(DEFAULT_MAX_PAPERS),
+            "updates": ""}
 
 
 def _whole(value: str, what: str) -> int:
@@ -64,7 +65,7 @@ def parse_preferences(form: dict, min_score: float = 0.0) -> subs.Preferences:
         topics=subs.split_lines(form["topics"]), categories=subs.split_categories(form["categories"]), exclude=subs.split_lines(form["exclude"]),
         authors=subs.split_lines(form["authors"]), timezone=form["timezone"] or state().settings.default_timezone,
         send_hour=_whole(form["send_hour"], "send hour"), max_papers=_whole(form["max_papers"], "max papers"),
-        cadence=form["cadence"], min_score=min_score,
+        cadence=form["cadence"], min_score=min_score, updates=form.get("updates") == "on",
     )
 
 
@@ -167,6 +168,8 @@ def describe_settings(prefs: subs.Preferences) -> list[tuple[str, str]]:
             rows.append((label, ", ".join(values)))
     when = "Daily" if prefs.cadence == "daily" else f"Weekly ({calendar.day_name[WEEKLY_DAY]}s)"
     rows.append(("When", f"{when} at {prefs.send_hour:02d}:00 {prefs.timezone}, up to {prefs.max_papers} papers"))
+    if prefs.updates:
+        rows.append(("Updated", "new versions of older papers on your topics, in their own block"))
     return rows
 
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from helpers import SAMPLE, SEED_LISTING, free_port, make_env
+from helpers import FIXTURES, SAMPLE, SEED_LISTING, free_port, make_env
 from digest.cli import cli
 from digest.db import session_factory
 from digest.models import Digest, Paper, Source, Subscriber
@@ -275,6 +275,21 @@ def test_send_dry_run_records_nothing_then_send_and_force(run):
     assert "nothing new to send" in run("send").output
     forced = run("send", "--force", "--to", "ada@example.org")
     assert "1 sent" in forced.output
+
+
+def test_subscribe_with_updates_and_the_dry_run_shows_the_updated_block_apart(run):
+    capture = FIXTURES / "arxiv-rss-new" / "all-archives_2024-11-28_part2of2.xml"  # 569 replacements in it
+    assert run("ingest", str(capture)).exit_code == 0
+    run("subscribe", "bob@example.org", "--topic", "large language models", "--max-papers", "5", "--updates")
+    assert row_of(run.url, "bob@example.org").updates is True
+    dry = run("send", "--dry-run", "--to", "bob@example.org").output
+    head, updated = dry.split("\n  Updated (new versions of papers announced before this edition):\n")
+    assert "would get 5 papers and 5 updated" in head
+    assert [line.startswith("   ↻ ") and "New version (v" in line for line in updated.splitlines()] == [True] * 5
+    assert run("subscribe", "bob@example.org", "--no-updates").output.strip() == \
+        "updated bob@example.org: updates on → off"
+    plain = run("send", "--dry-run", "--to", "bob@example.org").output
+    assert "would get 5 papers\n" in plain and "Updated" not in plain and count(run.url, Digest) == 0
 
 
 def test_preview_writes_html_and_records_nothing(run, tmp_path):

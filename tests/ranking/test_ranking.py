@@ -273,6 +273,8 @@ def test_an_edited_or_reordered_edition_is_vectorised_again_and_the_cache_stays_
     assert set(ids(rank([profile], edited, NOW)[7])) == {1, 2}
     reordered = papers[::-1]
     assert ranking_edition.prepare_edition(reordered, NOW, 36.0).paper_ids.tolist() == [p.paper_id for p in reordered]
+    for n in range(ranking_edition.EDITION_CACHE_SIZE):
+        ranking_edition.prepare_edition([dataclasses.replace(papers[0], title=f"Edition {n}")], NOW, 36.0)
     assert len(ranking_edition._EDITIONS) == ranking_edition.EDITION_CACHE_SIZE
 
 

@@ -381,6 +381,18 @@ def test_preferences_change_and_show_the_last_digests_with_their_papers(web):
     assert "Changes apply from the next edition" in client.get(response.headers["Location"]).text
 
 
+def test_the_preferences_page_turns_the_updated_block_on_and_off(web):
+    ada = web.add("ada@example.org")
+    client = web.client()
+    path = f"/preferences/{web.token('preferences', ada.id)}"
+    assert 'name="updates" value="on" aria-describedby="updates-hint">' in client.get(path).text  # unchecked
+    client.post(path, data={**FORM, "updates": "on", "csrf_token": csrf(client, path)})
+    assert web.row("ada@example.org").updates is True
+    assert 'name="updates" value="on" aria-describedby="updates-hint" checked>' in client.get(path).text
+    client.post(path, data={**FORM, "csrf_token": csrf(client, path)})  # an unticked box is not sent at all
+    assert web.row("ada@example.org").updates is False
+
+
 def test_invalid_preference_is_refused_and_nothing_changes(web):
     ada = web.add("ada@example.org")
     before = snapshot(web)
