@@ -24,8 +24,8 @@ from urllib.parse import quote_plus
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from digest.latex import readable
 from digest.resources import resource_dir
-from digest.email.latex import readable
 
 ABSTRACT_CHARS = 480
 # Gmail clips HTML bodies above ~102 KB and hides the footer with the
