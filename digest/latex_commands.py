@@ -102,8 +102,9 @@ def _h_frac(r, name, i, end, math, depth, out) -> int:
         out.append(f"({top} choose {bottom})")
         return j
     fraction = f"{bracket(top)}/{bracket(bottom)}"
-    before, after = "".join(out[-2:])[-1:] or " ", r.next_token(j, end)[:2] or " "
-    glued = before.isalnum() or before in ")]" or after[0].isalnum() or (after[0] in "(\\" and after != "\\,")
+    before, after = "".join(out[-2:])[-1:] or " ", r.next_token(j, end) or " "
+    factor = after[0].isalnum() or after[0] == "(" or after[1:] in T.GREEK or after[1:] in T.SYMBOLS
+    glued = before.isalnum() or before in ")]" or factor
     out.append(f"({fraction})" if glued else fraction)  # 11/5 n is (11/5)n, not 11/(5n)
     return j
 

@@ -106,8 +106,8 @@ DROPPED_WITH_ARGUMENT = frozenset("label vspace vspace* phantom hphantom vphanto
 SPACES = frozenset(", ; : > quad qquad enspace thinspace medspace thickspace negthinspace newline linebreak".split())
 SPACES_WITH_ARGUMENT = frozenset("hspace hspace*".split())
 # Widely used abbreviation macros (the CVPR style's \eg, \ie, \etal ...): their text.
-ABBREVIATIONS = {**_pairs("eg e.g. Eg E.g. ie i.e. Ie I.e. etc etc. vs vs. wrt w.r.t. cf cf. Cf Cf. aka a.k.a. iid i.i.d."),
-                 "etal": "et al."}
+ABBREVIATIONS = {**_pairs("eg e.g. Eg E.g. ie i.e. Ie I.e. etc etc. vs vs. wrt w.r.t. cf cf. Cf Cf. aka a.k.a. "
+                          "iid i.i.d."), "etal": "et al."}
 ESCAPES = {"%": "%", "&": "&", "#": "#", "_": "_", "$": "$", "{": "{", "}": "}", " ": " ", "\n": " ", "\\": " "}
 
 SUPERSCRIPTS = str.maketrans({

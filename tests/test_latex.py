@@ -108,6 +108,15 @@ SNIPPETS = [
     ("2411.18536", r"$\textrm{Ba}_{1-x}\textrm{Ca}_{x}\textrm{Ni}_{2}\textrm{As}_{2}$", "Ba₁₋ₓCaₓNi₂As₂"),
     ("2404.05724", r"$\Delta v_\mathrm{Ly\alpha} \lesssim 200\,\mathrm{km\,s^{-1}}$", "Δ v_{Lyα} ≲ 200 km s⁻¹"),
     ("2411.18426", r"$\sum_{j=1}^{m}|\mathcal{F}_j|$", "∑ⱼ₌₁ᵐ|ℱⱼ|"),
+    ("2108.03395", r"$\sum_{1\le i\le 6} x_i^3$", "∑_{1≤i≤6} xᵢ³"),  # in scripts, spaced as written
+    ("2407.04226", r"$$ \sum_{n,m \in A: n, m \leq x} \frac{1}{\operatorname{lcm}(n,m)} \ll_{C_0} \left(\sum_{n \in A: "
+     r"n \leq x} \frac{1}{n}\right)^2$$", "∑_{n,m ∈ A: n, m ≤ x} 1/lcm(n,m) ≪_{C₀} (∑_{n ∈ A: n ≤ x} 1/n)²"),
+    ("2411.18336", r"$S:\overline{\Omega}\times[0,\infty)\times(0,\infty)\rightarrow \mathbb{R}^{2\times 2}$",
+     "S:Ω̅ × [0,∞) × (0,∞) → ℝ^{2×2}"),
+    ("2208.12378", r"$\tau_n: B_n\to\text{GL}_n(\mathbb{Z}[t_1^{\pm 1}, \ldots, t_n^{\pm 1}])$",
+     "τₙ: Bₙ → GLₙ(ℤ[t₁^{±1}, …, tₙ^{±1}])"),
+    ("2410.12713", r"$\Omega(\sqrt{\min\{A,d_\text{elu}\}\Lambda}+d_\text{elu})$", "Ω(√(min{A,dₑₗᵤ}Λ)+dₑₗᵤ)"),
+    ("2411.04267", r"$\max\{s,t\}+1$", "max{s,t}+1"),
     ("2410.18269", r"$\mathbb{E}\left[\sum_{e\in \mathsf{WST}^{\beta_n}(K_n)}U_e\right]$", "𝔼[∑_{e∈WST^{βₙ}(Kₙ)}Uₑ]"),
     ("2406.15884", r"$\mathcal{C}at_{\infty}^{\mathrm{LMod}_{R}(\mathcal{V})}$", "𝒞at_∞^{LMod_R(𝒱)}"),
     ("2411.18359", r"$e^{-\beta \Hcal_N}$", r"e^{−β \Hcal_N}"),
