@@ -30,13 +30,14 @@ def _is_atom(s: str) -> bool:
         return True
     head = s.find("(")
     return head >= 0 and s.endswith(")") and (head == 0 or bool(_ATOM.fullmatch(s[:head]))) and \
-        _closing(s, head) == len(s) - 1
+        closing(s, head) == len(s) - 1
 
 
-def _closing(s: str, start: int) -> int:
-    depth = 0
+def closing(s: str, start: int, pair: str = "()") -> int:
+    """Where the bracket opened at s[start] closes (pair: its two characters), or -1."""
+    depth, step = 0, {pair[0]: 1, pair[1]: -1}
     for i in range(start, len(s)):
-        depth += {"(": 1, ")": -1}.get(s[i], 0)
+        depth += step.get(s[i], 0)
         if depth == 0:
             return i
     return -1
