@@ -41,6 +41,10 @@ _DELIMITERS = _MATH_DELIMITERS | {"{", "}", "\\begin", "\\end"}
 _TOKEN = re.compile(r"\\(?:[A-Za-z]+\*?|.)|[{}$^_~&]|\s+|[^\\{}$^_~&\s]+(?:\s[^\\{}$^_~&\s]+)*|\\", re.S)
 _TEXT_LIGATURES = (("---", "—"), ("--", "–"), ("``", "“"), ("''", "”"))
 _MATH_CHARS = str.maketrans({"-": "−", "'": "′"})
+# In math a hyphen joins words (R-symmetry, GT-DSGD) when a word of three letters or more stands on one side of it;
+# between single letters (x-y) it is a minus.
+_WORD_HYPHEN = re.compile(r"(?<=[A-Za-z]{3})−(?=[A-Za-z])|(?<=[A-Za-z])−(?=[A-Za-z]{3})")
+_OPENING_QUOTES = re.compile(r"(?<![^\s(\[])''(?=\w)")
 _OPEN_SPACE = re.compile(r"([(\[{⟨⌈⌊]) | (?=[)\]}⟩⌉⌋,;])")
 # Tokens a function name is not set off from: a bracket and its sizes (log(n), max\\{a, b\\}, log\\left(x\\right)).
 _DELIMITER_SIZES = frozenset("\\left \\right \\big \\Big \\bigg \\Bigg \\bigl \\bigr \\Bigl \\Bigr \\{ \\|".split())
@@ -56,6 +60,11 @@ def readable(text: str) -> str:
 def plain_text(text: str) -> str:
     """Text for ranking and embedding: as `readable`, with sub- and superscripts kept as `x^2`, `x_i`."""
     return _convert(text, scripts=False)
+
+
+def _math_run(tok: str) -> str:
+    tok = tok.translate(_MATH_CHARS)
+    return _WORD_HYPHEN.sub("-", tok) if "−" in tok else tok
 
 
 def _convert(text: str, scripts: bool) -> str:
@@ -131,7 +140,9 @@ class _Reader:
         if tok[0] == "\\" and len(tok) > 1:
             return self.command(i, end, math, depth, out)
         if tok == "{" and self.pair.get(i, end) < end:
-            out.append(self.seq(i + 1, self.pair[i], math, depth + 1))
+            body = self.seq(i + 1, self.pair[i], math, depth + 1)
+            # In text, `_` and `^` are plain characters: the group after one is a subscript whose braces matter.
+            out.append(f"{{{body}}}" if not math and i and self.toks[i - 1] in ("_", "^") else body)
             return self.pair[i] + 1
         if tok == "$" and self.pair.get(i, end) < end:
             close = self.pair[i]
@@ -147,8 +158,9 @@ class _Reader:
         elif tok.isspace():
             out.append(" ")
         elif math:
-            out.append(tok.translate(_MATH_CHARS))
+            out.append(_math_run(tok))
         elif "-" in tok or "`" in tok or "'" in tok:
+            tok = _OPENING_QUOTES.sub("“", tok) if "''" in tok else tok  # ''oracle'': an opening pair, typed as closing
             for plain, sign in _TEXT_LIGATURES:
                 tok = tok.replace(plain, sign)
             out.append(tok)
@@ -189,7 +201,7 @@ class _Reader:
         if len(tok) > 1 and tok not in ("$", "{", "}"):
             self.toks[i] = tok[1:]  # the rest of the run is read next
             tok, i = tok[0], i - 1
-        return (tok.translate(_MATH_CHARS) if math else tok), i + 1
+        return (_math_run(tok) if math else tok), i + 1
 
     def raw_arg(self, i: int, end: int) -> tuple[str | None, int]:
         """A {group} as written (URLs, citation keys, environment names); None when there is none."""

@@ -4,6 +4,7 @@ text they read as, every math span of that capture (no command lost), and hostil
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import unicodedata
@@ -50,6 +51,8 @@ SNIPPETS = [
     ("2411.17806", r"Aragon\`es Fontbot\'e", "Aragonès Fontboté"),
     ("2411.17860", r'P\"oschl--Teller potential', "Pöschl–Teller potential"),
     ("2411.17852", r"``nuclear thermometers''", "“nuclear thermometers”"),
+    ("2411.18207", r"provided by an ''oracle'', which", "provided by an “oracle”, which"),  # '' typed to open
+    ("2411.05172", r"we define ''implicitness'' as", "we define “implicitness” as"),
     ("2411.18032", r"{\em Sugaku}", "Sugaku"),
     ("2411.18036", r"DiVincenzo {\it et al}.", "DiVincenzo et al."),
     ("2408.17191", r"\textsc{Maximum Tournament Transitivity Problem}", "Maximum Tournament Transitivity Problem"),
@@ -148,6 +151,7 @@ SNIPPETS = [
     ("2409.03435", r"\(O(r \log d)\)", "O(r log d)"),
     # spacing, sizes, wrappers, environments
     ("2411.17811", r"$1 - 10^4\,\rm{cm^{-3}}$", "1 − 10⁴ cm⁻³"),
+    ("2411.18345", r"$(R-symmetry\; generators)\, \times\, fermions$", "(R-symmetry generators) × fermions"),
     ("2411.18170", r"$\text{Tr} \, M^{-n}$", "Tr M⁻ⁿ"),
     ("2404.05724", r"$15\,\AA$", "15 Å"),
     ("2411.18136", r"$\int\limits_{1}^{X}\Delta\left(x\right)\Delta\left(\theta x\right)dx$", "∫₁^XΔ(x)Δ(θ x)dx"),
@@ -181,6 +185,13 @@ def test_the_table_covers_at_least_sixty_snippets():
 ])
 def test_plain_text_decodes_accents_and_commands_and_keeps_scripts_ascii(text, expected):
     assert plain_text(text) == expected
+
+
+def test_a_subscript_written_in_text_keeps_its_braces():
+    hf = json.loads((FIXTURES / "hf-daily" / "hf_daily_papers_2026-07-31_raw.json").read_text())
+    summary = next(p["paper"]["summary"] for p in hf if p["paper"]["id"] == "2607.26056")
+    assert "physical intent z_{t+1}-z_t, while" in summary
+    assert "physical intent z_{t+1}-z_t, while" in readable(summary)  # z_t+1 would read as z_t plus one
 
 
 def test_text_without_markup_comes_back_untouched():
