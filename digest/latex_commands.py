@@ -146,7 +146,9 @@ def _h_stack(r, name, i, end, math, depth, out) -> int:
     over, j = r.arg(i + 1, end, math, depth)
     base, j = r.arg(j, end, math, depth)
     kind, body = "_" if name == "underset" else "^", " ".join(over.split())
-    out.append(f"{base}{kind}{{{body}}}" if len(body) > 1 else f"{base}{kind}{body}")
+    script = f"{kind}{{{body}}}" if len(body) > 1 else f"{kind}{body}"
+    pad = " " if base != base.strip() else ""  # a relation's spaces go around it and its script: ⟶^{a.s.}
+    out.append(f"{pad}{base.strip()}{script}{pad}")
     return j
 
 
