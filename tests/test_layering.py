@@ -10,8 +10,9 @@ import pytest
 from helpers import ROOT
 
 PURE_PACKAGES = ["ranking", "email", "sources"]
-# The single modules pure code may lean on: settings, bundled files, taxonomy, preference values, signed tokens.
-PURE_MODULES = ["digest", "digest.wording",
+# The single modules pure code may lean on: settings, bundled files, taxonomy, preference values, signed tokens,
+# LaTeX to text.
+PURE_MODULES = ["digest", "digest.wording", "digest.latex", "digest.latex_commands", "digest.latex_tables",
                 "digest.config", "digest.resources", "digest.arxiv_categories", "digest.preferences",
                 "digest.tokens", "digest.config_base", "digest.config_mail"]
 IO_MODULES = ("sqlalchemy", "digest.db", "digest.models", "urllib3", "smtplib", "celery", "redis", "flask")

@@ -2,7 +2,7 @@
 
 - `render`: Jinja2 templates with the CSS inlined once per edition; paper cards
   rendered once and shared by every subscriber's digest.
-- `latex`: LaTeX in titles and abstracts to readable Unicode.
+- `latex`: the former home of `digest.latex` (LaTeX to Unicode), kept as an alias.
 - `message`: headers, MIME and DKIM for one message; addresses checked by `addresses`.
 - `compose`: one subscriber's digest (cards, reasons, signed links) as MIME bytes.
 - `confirmation`: the double opt-in mail (`digest.delivery.confirmations` sends it).

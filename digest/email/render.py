@@ -24,15 +24,12 @@ from urllib.parse import quote_plus
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from digest.latex import readable
 from digest.resources import resource_dir
-from digest.email.latex import readable
 
 ABSTRACT_CHARS = 480
-# Gmail clips HTML bodies above ~102 KB and hides the footer with the
-# unsubscribe link; stay well under it.
-HTML_BUDGET = 90_000
-# Abstract lengths tried in turn when a digest is over budget (0: no abstract).
-ABSTRACT_LEVELS = (ABSTRACT_CHARS, 200, 0)
+HTML_BUDGET = 90_000  # Gmail clips HTML bodies above ~102 KB, hiding the unsubscribe footer: stay well under
+ABSTRACT_LEVELS = (ABSTRACT_CHARS, 200, 0)  # abstract lengths tried in turn when over budget (0: no abstract)
 TEXT_WIDTH = 72
 MAX_CACHED = 50_000  # filled cards and small texts kept per edition
 

@@ -4,7 +4,9 @@
 64-bit hashes of its terms (stemmed unigrams and adjacent bigrams, each once,
 sorted) with their weighted counts (title counted TITLE_WEIGHT times), its
 length, a hash of its normalised title, hashed author keys, a MinHash
-signature of its term set, and a digest of the text it came from. Ingest
+signature of its term set, and a digest of the text it came from. The terms
+are the words of the text as read (`text.fold` decodes LaTeX: `Schr\\"odinger`
+is "schrodinger", as a topic writes it). Ingest
 stores the blob beside the paper (digest.features); a ranking
 call only concatenates blobs (`EditionText`) and looks up the few terms its
 profiles use, so no text is split or stemmed while subscribers wait. A
@@ -42,7 +44,7 @@ from digest.ranking.text import (
     words,
 )
 
-FEATURES_VERSION = 2                # 2: blobs padded to whole 8-byte words
+FEATURES_VERSION = 3                # 2: blobs padded to whole 8-byte words; 3: LaTeX decoded (text.fold)
 MINHASHES = 64                      # signature bins, a power of two: 16 LSH bands of 4 in ranking.edition
 _HEAD = struct.Struct("<BxHIfIQQ")  # version, author keys, terms, length, (pad), title hash, text digest
 _SEPARATOR = "|"  # a token no word can be: marks where one field ends in the joined corpus

@@ -6,17 +6,23 @@ over just the terms its topic phrases and exclusions use (`match_terms`), with
 document frequencies and lengths of the whole edition, so every term scores as
 in a full index. Topic phrases become sparse query rows normalised so that a
 score of 1.0 means "every word of the topic, prominently, in this paper";
-scores for all topics × all papers are one sparse × dense product.
+scores for all topics × all papers are one sparse × dense product. Papers
+and topics are folded alike (`fold`: LaTeX decoded, ASCII, Greek spelled out),
+so a topic "Schrödinger equation" finds `Schr\\"odinger equation`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+
+from digest.latex import plain_text
+from digest.latex_tables import GREEK
 
 # Folded text is ASCII: every character but a-z and 0-9 becomes a space, then str.split() finds the words
 # (what the regex [a-z0-9]+ would, in one C pass instead of a match object per word).
@@ -51,10 +57,18 @@ def stem(word: str) -> str:
     return result
 
 
+# Greek letters by name: "α-synuclein", "$\\alpha$-synuclein" and "alpha-synuclein" are the same words.
+_GREEK_NAMES = {sign: f" {name.removeprefix('var').lower()} " for name, sign in GREEK.items()}
+_GREEK = re.compile("[" + "".join(_GREEK_NAMES) + "]")
+
+
 def fold(text: str) -> str:
-    """Lower-case ASCII: accents dropped (Gödel → godel), so feeds and profiles compare equal."""
+    """Lower-case ASCII of the text as read: LaTeX decoded (Schr\\"odinger → schrodinger), accents dropped
+    (Gödel → godel), Greek letters spelled out (β-VAE → beta-vae), so feeds and profiles compare equal."""
+    text = plain_text(text)
     if text.isascii():
         return text.lower()
+    text = _GREEK.sub(lambda m: _GREEK_NAMES[m.group()], text)  # a scan in C; str.translate would go char by char
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 

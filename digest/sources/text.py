@@ -7,8 +7,9 @@ import email.utils
 import html
 import re
 import unicodedata
-from functools import lru_cache
 from urllib.parse import urlsplit
+
+from digest.latex import plain_text
 
 _TAG = re.compile(r"<[^>]*>")
 _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.I | re.S)
@@ -42,22 +43,9 @@ _AFFILIATION = re.compile(r"\s*\([^()]*\)")
 _AND = re.compile(r",?\s+and\s+", re.I)
 
 
-@lru_cache(maxsize=1)
-def _latex_converter():
-    from pylatexenc.latex2text import LatexNodes2Text
-
-    return LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=False)
-
-
 def decode_latex(text: str) -> str:
-    """LaTeX accents to Unicode (`Andr\\'e` -> André); plain strings pass untouched, cheaply."""
-    if "\\" not in text and "{" not in text:
-        return text
-    try:
-        # '%' starts a LaTeX comment and would swallow the rest of the string.
-        return _latex_converter().latex_to_text(text.replace("%", r"\%"))
-    except Exception:  # noqa: BLE001 - pylatexenc on hostile input: keep the raw text
-        return text
+    """LaTeX accents to Unicode (`Andr\\'e` -> André, `Jaros{\\l}aw` -> Jarosław); plain strings pass untouched."""
+    return plain_text(text)
 
 
 def split_authors(text: str) -> list[str]:

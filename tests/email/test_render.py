@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from digest.email import render
-from digest.email.latex import readable
+from digest.latex import readable
 from digest.resources import resource_dir
 
 EDITION = dt.date(2026, 11, 28)
@@ -44,7 +44,7 @@ def test_latex_in_titles_and_abstracts_reads_as_unicode():
     assert readable(r"Schr\"odinger meets Erd\H{o}s and G{\'e}rard") == "Schrödinger meets Erdős and Gérard"
     assert readable(r"99% of R&D at $\leq 10^{-3}$ cost") == "99% of R&D at ≤ 10⁻³ cost"
     assert readable("plain text stays") == "plain text stays"
-    assert readable(r"\begin{foo} { $") == r"\begin{foo} { $"  # pylatexenc would swallow it: raw beats nothing
+    assert readable(r"\begin{foo} { $") == r"\begin{foo} { $"  # unknown and unpaired: kept as written
 
 
 def test_card_shows_title_authors_reason_abstract_and_links(edition):

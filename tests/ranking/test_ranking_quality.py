@@ -6,12 +6,20 @@ filed it under the category the profile describes (see digest.ranking.evaluate).
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+
 import pytest
 
+from digest.ranking import Profile, rank
 from digest.ranking import evaluate as ranking_eval
+from digest.ranking.edition import clear_edition_cache
+from digest.ranking.features import featurise, title_hash
+from digest.ranking.text import tokens
 from helpers import FIXTURES
 
 CAPTURE = sorted((FIXTURES / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml"))
+NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +51,24 @@ def test_metrics_count_a_short_list_as_misses():
     assert ranking_eval.precision_at([1, 2], {1, 2, 3}, k=10) == pytest.approx(0.2)
     assert ranking_eval.ndcg_at([1], {1}, k=10) == pytest.approx(1.0)
     assert ranking_eval.ndcg_at([9, 1], {1}, k=10) == pytest.approx(1 / 1.584962500721156)
+
+
+@pytest.mark.parametrize("topic", ["Schrödinger equation", "Schrodinger equation"])
+@pytest.mark.parametrize("stored", [False, True], ids=["from text", "from stored features"])
+def test_a_topic_finds_the_papers_that_spell_it_in_latex(topic, stored):
+    candidates = ranking_eval.load_arxiv_rss(CAPTURE)
+    latex = {c.paper_id for c in candidates if 'Schr\\"odinger' in c.title}
+    assert len(latex) == 7
+    if stored:
+        blobs = featurise([(c.title, c.abstract, c.authors) for c in candidates])
+        candidates = [dataclasses.replace(c, features=b) for c, b in zip(candidates, blobs)]
+    clear_edition_cache()
+    picks = rank([Profile(1, topics=(topic,), max_papers=100)], candidates, NOW)[1]
+    assert latex <= {p.paper_id for p in picks}
+
+
+def test_latex_unicode_and_ascii_spellings_are_the_same_words():
+    assert tokens(r"$\alpha$-synuclein") == tokens("α-synuclein") == tokens("alpha-synuclein") == ["alpha", "synuclein"]
+    assert tokens(r"$\beta$-VAE on $\mathbb{R}^d$") == tokens("β-VAE on ℝ^d")
+    assert title_hash(r'Krylov Complexity in the Schr\"odinger Field Theory') == \
+        title_hash("Krylov complexity in the Schrödinger field theory")  # one paper from two sources
