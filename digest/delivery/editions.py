@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
-from digest import ranking
+from digest import embeddings, ranking
 from digest.config import Settings
 from digest.features import fill_papers
 from digest.models import Digest, DigestItem, Paper, Subscriber
@@ -43,13 +43,15 @@ def get_candidates(session: Session, now: dt.datetime, days: int) -> tuple[list[
     cached = _CANDIDATES.get(key)
     if cached is not None:
         return cached
-    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id).options(undefer(Paper.features))).all()
+    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id)
+                             .options(undefer(Paper.features), undefer(Paper.embedding))).all()
     fill_papers(session, papers)  # papers stored before their features existed, or with an older version
+    embeddings.fill_papers(session, papers)  # papers from before the model shipped (or while none loaded)
     candidates = [
         ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
                           p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
                           n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
-                          features=p.features)
+                          features=p.features, embedding=embeddings.current_embedding(p))
         for p in papers
     ]
     for paper in papers:
