@@ -31,31 +31,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchdata import FEEDS, ROOT, require, require_rows
+from benchdata import FEEDS, ROOT, real_papers, require
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 
 
 def load_papers(n: int = 2000):
     """Real papers: arXiv RSS captures, arXiv API entries, the seed listing; near-copies fill any gap."""
-    import xml.etree.ElementTree as ET
-
     from digest.ranking import Candidate
-    from digest.ranking.evaluate import load_arxiv_rss
     from digest.ranking.features import featurise
 
-    rss = require(sorted((FEEDS / "arxiv-rss-new").glob("*.xml")), "arXiv RSS captures")
-    texts = [(c.title, c.abstract, c.authors, c.categories) for c in load_arxiv_rss(
-        [p for p in rss if "TRUNCATED" not in p.name])]
-    atom = "{http://www.w3.org/2005/Atom}"
-    for path in sorted((FEEDS / "arxiv-api").glob("*.xml")):
-        for e in ET.parse(path).getroot().iter(f"{atom}entry"):
-            texts.append((" ".join((e.findtext(f"{atom}title") or "").split()),
-                          " ".join((e.findtext(f"{atom}summary") or "").split()),
-                          tuple(a.findtext(f"{atom}name") or "" for a in e.iter(f"{atom}author")),
-                          tuple(c.get("term") for c in e.iter(f"{atom}category"))))
-    texts += [(p["title"], p["abstract"], (), ("cs.LG",)) for p in json.loads((ROOT / "seeds/papers.json").read_text())]
-    texts = require_rows([t for t in texts if t[0] and t[0] != "Error"], "papers")
+    texts = real_papers()
     rng = random.Random(7)
     rows = []
     for i in range(n):

@@ -76,6 +76,7 @@ _INSERTED = ("key", "version", "title", "abstract", "authors", "categories", "ur
 _MERGED = ("version", "title", "abstract", "authors", "categories", "url", "pdf_url", "doi", "announced_at",
            "upvotes", "comments", "github_stars", "extra", "source_names", "revised_at")
 _FEATURED = frozenset({"title", "abstract", "authors"})  # what ranking features are computed from
+_EMBEDDED = frozenset({"title", "abstract"})  # what the sentence embedding is computed from (ranking.embed)
 
 
 def _merge(row: dict, entry: PaperEntry, source: str, now: dt.datetime) -> dict | None:
@@ -183,15 +184,17 @@ def _plan_batch(session: Session, batch: dict[str, PaperEntry], source: str,
             candidates[row.id] = (entry, digest_of_entry)
     updates = []
     if candidates:
-        columns = (Paper.id, Paper.features_version, *(getattr(Paper, name) for name in _MERGED))
+        columns = (Paper.id, Paper.features_version, Paper.embedding_version,
+                   *(getattr(Paper, name) for name in _MERGED))
         for row in session.execute(select(*columns).where(Paper.id.in_(list(candidates)))).mappings():
             entry, digest_of_entry = candidates[row["id"]]
             changes = _merge(row, entry, source, now)
             if changes:
                 merged = {name: changes.get(name, row[name]) for name in _MERGED}
                 updates.append({"id": row["id"], **merged, "content_hash": digest_of_entry, "updated_at": now,
-                                # new text, new ranking features (filled again after the upsert)
-                                "features_version": None if changes.keys() & _FEATURED else row["features_version"]})
+                                # new text, new ranking features and embedding (filled again after the upsert)
+                                "features_version": None if changes.keys() & _FEATURED else row["features_version"],
+                                "embedding_version": None if changes.keys() & _EMBEDDED else row["embedding_version"]})
     return inserts, updates
 
 

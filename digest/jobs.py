@@ -11,7 +11,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from digest import delivery, features, ingest
+from digest import delivery, embeddings, features, ingest
 from digest.config import Settings
 from digest.db import ensure_schema, session_factory
 from digest.delivery.editions import WEEKLY_WINDOW_DAYS
@@ -43,7 +43,10 @@ def configured_specs(settings: Settings, session) -> list[ingest.SourceSpec]:
 
 def run_ingest(settings: Settings, specs: list[ingest.SourceSpec], now: dt.datetime,
                on_done: Callable[[ingest.IngestSummary], None] | None = None) -> list[ingest.IngestSummary]:
-    """Ingest each source in its own transaction: one bad source never stops the rest."""
+    """Ingest each source in its own transaction: one bad source never stops the rest.
+
+    Once a source's papers are committed, the recent papers without a sentence embedding get one
+    (outside that transaction: the model is slow enough to keep other writers waiting)."""
     ensure_schema(settings.database_url)
     factory = session_factory(settings.database_url)
     summaries = []
@@ -53,6 +56,8 @@ def run_ingest(settings: Settings, specs: list[ingest.SourceSpec], now: dt.datet
         summaries.append(summary)
         if on_done:
             on_done(summary)
+        if summary.new or summary.updated:
+            embeddings.fill_missing(factory, since=now - dt.timedelta(days=features.INGEST_DAYS))
     return summaries
 
 

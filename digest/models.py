@@ -107,6 +107,11 @@ class Paper(Base):
     # call tokenises text; NULL, or an older version, until digest.features.fill_features computes them.
     features: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     features_version: Mapped[int | None] = mapped_column(SmallInteger)
+    # Sentence embedding of title and abstract (digest.ranking.embed: float16 x 384, 768 bytes) of EMBED_VERSION
+    # `embedding_version`; NULL until digest.embeddings computes it, and for good when no model loads. Kept
+    # however old the paper (a liked paper is ranked by its vector), unlike the features.
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    embedding_version: Mapped[int | None] = mapped_column(SmallInteger)
 
     __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"), Index("ix_papers_revised_at", "revised_at"))
 

@@ -13,6 +13,7 @@ from digest.wording import plural
 from digest.delivery.outcomes import OUTAGE_PREFIX, UNKNOWN_PREFIX, outage_since, unknown_outcomes
 from digest.email.replies import SENDER, classify_reply, sender_problem
 from digest.models import Digest, Paper, Source, Subscriber
+from digest.ranking.embed import embedder_problem
 
 STATES = ("pending", "sending", "sent", "skipped", "failed", "suppressed")
 
@@ -29,6 +30,7 @@ class StatusReport:
     failures: list[str] = field(default_factory=list)  # the sender problems first, then one line per digest
     sender_problems: list[str] = field(default_factory=list)
     delivery: list[str] = field(default_factory=list)  # a relay outage, unknown outcomes: what is waiting and why
+    warnings: list[str] = field(default_factory=list)  # what runs degraded: no sentence-embedding model, say
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -95,7 +97,14 @@ def get_status(session: Session, now: dt.datetime, days: int = 3) -> StatusRepor
     report.delivery = get_waiting(session, since)
     report.sender_problems = get_sender_problems(session, since)
     report.failures[:0] = report.sender_problems
+    report.warnings = ranking_warnings()
     return report
+
+
+def ranking_warnings() -> list[str]:
+    """One line when the sentence-embedding model cannot load: papers are then ranked by their words alone."""
+    problem = embedder_problem()
+    return [f"ranking by words only: {problem}"] if problem else []
 
 
 def get_sender_problems(session: Session, since: dt.date) -> list[str]:

@@ -53,6 +53,16 @@ def pg_database_url():
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def pg_url(pg_database_url):
+    """PostgreSQL only (row locks, several processes at once), emptied after the test."""
+    from digest.db import ensure_schema
+
+    ensure_schema(pg_database_url)
+    yield pg_database_url
+    _truncate(pg_database_url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """The same test against a SQLite file and against the machine's PostgreSQL."""

@@ -92,3 +92,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def old_database(url: str, revision: str, when) -> None:
+    """A database at migration `revision`, holding one paper row written by that schema's code (first seen `when`)."""
+    from alembic import command
+
+    from digest.db import alembic_config, get_engine
+
+    cfg = alembic_config(url)
+    with get_engine(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        conn.exec_driver_sql(
+            "INSERT INTO papers (key, title, abstract, authors, categories, extra, source_names, first_seen_at, "
+            "updated_at, upvotes, comments, github_stars, content_hash) VALUES ('arxiv:2411.00001', "
+            "'Sparse attention for long documents', 'We sparsify attention.', '[]', '[]', '{}', '[\"rss\"]', "
+            f"'{when.isoformat()}', '{when.isoformat()}', 0, 0, 0, 'x')")

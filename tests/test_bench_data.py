@@ -25,7 +25,7 @@ def test_nothing_in_the_repository_reads_beside_the_checkout():
     assert offenders == []
 
 
-@pytest.mark.parametrize("script", ["rank.py", "ingest.py", "pipeline.py", "render.py"])
+@pytest.mark.parametrize("script", ["rank.py", "ingest.py", "pipeline.py", "render.py", "embed.py"])
 def test_benchmark_without_data_stops_with_one_line(tmp_path, script):
     """A checkout without the captured feeds or seeds: one line on stderr, exit 2, no traceback."""
     shutil.copytree(ROOT / "bench", tmp_path / "bench")

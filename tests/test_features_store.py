@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import func, select, update
 
 from digest.delivery import editions
-from digest.db import alembic_config, ensure_schema, get_engine, session_factory, upgrade
+from digest.db import alembic_config, get_engine, session_factory, upgrade
 from digest.ingest import ingest_source, seeds_spec
 from digest.models import Paper
 from digest.ranking import Profile, rank
 from digest.ranking.edition import clear_edition_cache
+from digest.ranking.embed import EMBED_VERSION
 from digest.ranking.features import FEATURES_VERSION, is_current
-from helpers import _truncate
+from helpers import old_database
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
 
@@ -49,21 +49,11 @@ def test_text_edited_behind_ingest_gets_fresh_features_before_it_is_ranked(db_ur
 
 
 def test_rows_from_before_features_existed_are_filled_after_the_upgrade(tmp_path):
-    from alembic import command
-
-    url = f"sqlite:///{tmp_path}/old.sqlite3"
-    cfg = alembic_config(url)
-    with get_engine(url).begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
-        conn.exec_driver_sql(
-            "INSERT INTO papers (key, title, abstract, authors, categories, extra, source_names, first_seen_at, "
-            "updated_at, upvotes, comments, github_stars, content_hash) VALUES ('arxiv:2411.00001', "
-            "'Sparse attention for long documents', 'We sparsify attention.', '[]', '[]', '{}', '[\"rss\"]', "
-            f"'{NOW.isoformat()}', '{NOW.isoformat()}', 0, 0, 0, 'x')")
     from alembic.script import ScriptDirectory
 
-    assert upgrade(url) == ScriptDirectory.from_config(cfg).get_current_head()
+    url = f"sqlite:///{tmp_path}/old.sqlite3"
+    old_database(url, "0001", NOW)
+    assert upgrade(url) == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     editions._CANDIDATES.clear()
     with session_factory(url).begin() as session:
         candidates, _ = editions.get_candidates(session, NOW, 3)
@@ -95,16 +85,9 @@ def test_housekeeping_drops_features_outside_every_window_and_ingest_does_not_re
     assert all(is_current(c.features, c.title, c.abstract, c.authors) for c in candidates)
 
 
-@pytest.fixture
-def pg_url(pg_database_url):
-    """PostgreSQL only: row locks are its own (SQLite has one writer and a busy timeout)."""
-    ensure_schema(pg_database_url)
-    yield pg_database_url
-    _truncate(pg_database_url)
-
-
 def test_a_batch_storing_features_holds_no_lock_on_papers_and_skips_rows_another_worker_holds(pg_url):
-    """Two workers start the same edition at once: neither waits for the other's paper rows."""
+    """Two workers start the same edition at once: neither waits for the other's paper rows (features and
+    sentence embeddings alike: ingest_source alone stores no embedding, as for rows from before the model)."""
     with session_factory(pg_url).begin() as session:
         ingest_source(session, seeds_spec(), NOW)
         session.execute(update(Paper).values(features_version=None))
@@ -116,12 +99,14 @@ def test_a_batch_storing_features_holds_no_lock_on_papers_and_skips_rows_another
         with session_factory(pg_url)() as session:
             session.connection().exec_driver_sql("SET lock_timeout = '2s'")
             candidates, _ = editions.get_candidates(session, NOW, 3)  # would time out if it waited
-            assert len(candidates) == 158 and all(c.features for c in candidates)
+            assert len(candidates) == 158 and all(c.features and c.embedding for c in candidates)
             with engine.connect() as probe:  # committed already, while the caller's session is still open
                 assert probe.scalar(select(func.count()).where(Paper.features_version == FEATURES_VERSION)) == 157
+                assert probe.scalar(select(func.count()).where(Paper.embedding_version == EMBED_VERSION)) == 157
         other.rollback()
     with session_factory(pg_url)() as session:
-        assert session.get(Paper, locked).features_version is None  # skipped; the next load fills it
+        row = session.get(Paper, locked)
+        assert row.features_version is None and row.embedding_version is None  # skipped; the next load fills it
 
 
 def test_ingest_fill_tries_a_row_another_transaction_holds_once_and_returns(pg_url):

@@ -30,16 +30,6 @@ TOPICS = ["LLM quantization", "efficient attention", "sparse matrices", "quantum
 
 
 @pytest.fixture
-def pg_url(pg_database_url):
-    from helpers import _truncate
-    from digest.db import ensure_schema
-
-    ensure_schema(pg_database_url)
-    yield pg_database_url
-    _truncate(pg_database_url)
-
-
-@pytest.fixture
 def pipeline(tmp_path, pg_url, smtp_server):
     """Seeds ingested, N subscribers due now, an env for worker/beat processes, and cleanup."""
     handler, port = smtp_server

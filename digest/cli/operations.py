@@ -48,6 +48,8 @@ def status(ctx) -> None:
         click.echo("  none ingested yet (try `digest ingest seeds`)")
     click.echo(f"\nPapers: {report.papers} ({report.papers_recent} first seen in the last 24 h)")
     click.echo(f"Subscribers: {report.subscribers_text}")
+    for line in report.warnings:
+        click.echo(line)
     click.echo("\nDigests")
     if report.digests:
         click.echo(table(report.digests, ["edition", "pending", "sending", "sent", "skipped", "failed", "suppressed"]))

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
-from digest import feedback, ranking
+from digest import embeddings, feedback, ranking
 from digest.config import Settings
 from digest.delivery import updates
 from digest.features import fill_papers
@@ -54,8 +54,10 @@ def _load(session: Session, name: str, column, since: dt.datetime):
     cached = _CANDIDATES.get(name)
     if cached is not None and cached[0] == key:
         return cached[1]
-    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id).options(undefer(Paper.features))).all()
+    papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id)
+                             .options(undefer(Paper.features), undefer(Paper.embedding))).all()
     fill_papers(session, papers)  # papers stored before their features existed, or with an older version
+    embeddings.fill_papers(session, papers)  # papers from before the model shipped (or while none loaded)
     candidates = [candidate_of(p) for p in papers]
     for paper in papers:
         session.expunge(paper)  # detached, read-only copies shared by later batches
@@ -71,7 +73,8 @@ def candidate_of(p: Paper) -> ranking.Candidate:
     return ranking.Candidate(p.id, p.title, p.abstract or "", tuple(p.authors or ()), tuple(p.categories or ()),
                              p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
                              n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
-                             features=p.features, announce_type=announce_type, first_announced_at=first)
+                             features=p.features, embedding=embeddings.current_embedding(p),
+                             announce_type=announce_type, first_announced_at=first)
 
 
 def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],

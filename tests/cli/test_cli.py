@@ -330,3 +330,27 @@ def test_console_script_prints_one_line_without_traceback(tmp_path, sqlite_url):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert "invalid email address" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_warns_when_papers_are_ranked_by_words_only(run):
+    assert run("demo").exit_code == 0
+    assert "ranking by words only" not in run("status").output
+    result = run("status", DIGEST_EMBEDDINGS="off")
+    assert result.exit_code == 0
+    assert "\nranking by words only: DIGEST_EMBEDDINGS=off\n" in result.output
+
+
+def test_status_names_a_model_file_missing_from_the_installation(tmp_path, sqlite_url):
+    """An installation without its model file (a repackaging that dropped it): status says so in one line."""
+    import shutil
+
+    from helpers import ROOT
+
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "digest", site / "digest", ignore=shutil.ignore_patterns("minilm.onnx", "__pycache__"))
+    env = {**os.environ, **make_env(tmp_path, sqlite_url), "PYTHONPATH": str(site)}
+    result = subprocess.run([sys.executable, "-c", "from digest.cli import main; main()", "status"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    missing = site / "digest" / "ranking" / "model" / "minilm.onnx"
+    assert f"ranking by words only: model file missing ({missing})" in result.stdout

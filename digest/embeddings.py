@@ -1,0 +1,97 @@
+"""Stored sentence embeddings: computed once per paper text, with no write transaction held while the model runs.
+
+Ingest (`jobs.run_ingest`) fills them after each source's transaction has
+committed, for the recent papers without a current one; `get_candidates`
+fills any paper of the edition still without (rows from before the model
+shipped, a text changed since, an older EMBED_VERSION) and stores them for
+the next worker. The model takes about 25 ms a paper: run inside the ingest
+transaction it would hold SQLite's write lock (and keep sign-ups waiting) for
+a minute per 1,500 papers, so rows are read, embedded, then stored in a
+transaction of a few milliseconds, and only if their content did not change
+meanwhile (their content_hash). Unlike the ranking features, embeddings are
+never pruned: a liked paper is ranked by its vector however old it is.
+
+When no model loads (`digest.ranking.embed.embedder_problem`), nothing here
+fails: embeddings stay NULL and ranking goes by words only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, bindparam, or_, select, text, true, update
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+
+from digest.models import Paper
+from digest.ranking.embed import EMBED_VERSION, get_embedder, paper_text, to_bytes
+
+CHUNK = 256  # papers per read → embed → store round (about 6 s of model time)
+
+
+def is_current(paper: Paper) -> bool:
+    """True when the loaded paper (embedding undeferred) holds an embedding of the current EMBED_VERSION."""
+    return paper.embedding is not None and paper.embedding_version == EMBED_VERSION
+
+
+def current_embedding(paper: Paper) -> bytes | None:
+    return paper.embedding if is_current(paper) else None
+
+
+def fill_missing(factory: sessionmaker, since: dt.datetime | None = None) -> int:
+    """Embed and store every paper (first seen since `since`) without a current embedding; how many were stored.
+
+    Pages forward by id, each row tried once per call; reads and stores in short transactions of their own."""
+    embedder = get_embedder()
+    if embedder is None:
+        return 0
+    recent = Paper.first_seen_at >= since if since is not None else true()
+    stale = or_(Paper.embedding_version.is_(None), Paper.embedding_version != EMBED_VERSION)
+    done, after = 0, 0
+    while True:
+        with factory() as session:
+            rows = session.execute(select(Paper.id, Paper.title, Paper.abstract, Paper.content_hash)
+                                   .where(stale, recent, Paper.id > after).order_by(Paper.id).limit(CHUNK)).all()
+        if not rows:
+            return done
+        vectors = embedder.embed([paper_text(r.title, r.abstract or "") for r in rows])
+        with factory.begin() as session:
+            done += _store(session, [(r.id, r.content_hash, to_bytes(v)) for r, v in zip(rows, vectors)])
+        after = rows[-1].id
+
+
+def fill_papers(session: Session, papers: list[Paper]) -> int:
+    """For loaded Paper objects (embedding undeferred): compute, store and set the embedding of any without a
+    current one; how many were computed. Stored in transactions of their own, committed at once (the caller may
+    be a delivery batch, which must hold no row locks on papers until its own commit)."""
+    embedder = get_embedder()
+    todo = [p for p in papers if not is_current(p)] if embedder is not None else []
+    for start in range(0, len(todo), CHUNK):
+        chunk = todo[start: start + CHUNK]
+        blobs = [to_bytes(v) for v in embedder.embed([paper_text(p.title, p.abstract or "") for p in chunk])]
+        with Session(session.get_bind()) as aside, aside.begin():
+            _store(aside, [(p.id, p.content_hash, blob) for p, blob in zip(chunk, blobs)])
+        for paper, blob in zip(chunk, blobs):
+            set_committed_value(paper, "embedding", blob)
+            set_committed_value(paper, "embedding_version", EMBED_VERSION)
+    return len(todo)
+
+
+def _store(session: Session, rows: list[tuple[int, str, bytes]]) -> int:
+    """Store (id, content_hash, blob) rows whose content_hash is still the one embedded; how many were stored."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement over three arrays. Rows another worker is storing right now are skipped, not waited
+        # for: it writes the same bytes, and two workers locking rows in different orders could deadlock.
+        result = session.execute(text(
+            "UPDATE papers SET embedding = v.blob, embedding_version = :version "
+            "FROM unnest(CAST(:ids AS integer[]), CAST(:hashes AS varchar[]), CAST(:blobs AS bytea[])) "
+            "AS v(id, hash, blob) WHERE papers.id = v.id AND papers.content_hash = v.hash "
+            "AND papers.id IN (SELECT id FROM papers WHERE id = ANY(CAST(:ids AS integer[])) FOR UPDATE SKIP LOCKED)"),
+            {"ids": [r[0] for r in rows], "hashes": [r[1] for r in rows], "blobs": [r[2] for r in rows],
+             "version": EMBED_VERSION})
+        return result.rowcount or 0
+    table = Paper.__table__
+    statement = (update(table).where(and_(table.c.id == bindparam("pid"), table.c.content_hash == bindparam("hash")))
+                 .values(embedding=bindparam("blob"), embedding_version=EMBED_VERSION))
+    result = session.execute(statement, [{"pid": i, "hash": h, "blob": b} for i, h, b in rows])
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
