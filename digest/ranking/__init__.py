@@ -109,6 +109,8 @@ class Candidate:
     features: bytes | None = field(default=None, compare=False, repr=False)
     # Stored sentence embedding (float16 × EMBED_DIM, computed at ingest); None: computed in the call if a model loads.
     embedding: bytes | None = field(default=None, compare=False, repr=False)
+    # The abstract's sentences embedded (ranking.quotes.sentences, float16 each), for the closest-sentence reason.
+    sentences: bytes | None = field(default=None, compare=False, repr=False)
     announce_type: str | None = None  # arXiv: new / cross / replace / replace-cross; None for other sources
     first_announced_at: dt.datetime | None = None  # the paper's first announcement (v1), when known
 

@@ -65,6 +65,7 @@ class Edition:
     popularity_place: np.ndarray         # per paper: its place in popularity_order
     popularity_reason: list[str | None]  # per paper: the figure that places it ("trending: 283 upvotes")
     texts: list[tuple[str, str]] = field(default_factory=list)  # (title, abstract) per paper, for reasons
+    sentences: list[bytes | None] = field(default_factory=list)  # stored sentence vectors per paper, for reasons
     semantic: "SemanticEdition | None" = None  # paper vectors (ranking.semantic); None: words only
     # Per call (they depend on `now` and the half-life), on a copy of the cached content-only edition:
     recency: np.ndarray | None = None
@@ -178,6 +179,7 @@ def _vectorise(candidates) -> Edition:
         paper_authors=sparse.csr_matrix(paper_authors.multiply(keep[None, :])),
         authors=[tuple(c.authors) for c in candidates], popularity_order=order, popularity_place=place,
         popularity_reason=popularity_reasons(candidates), texts=[(c.title, c.abstract) for c in candidates],
+        sentences=[c.sentences for c in candidates],
         semantic=edition_vectors(candidates, representative),
     )
 

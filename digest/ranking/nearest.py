@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-CLUSTER_SIZE = 40          # papers per group, about
-PROBES = 6                 # groups scored per query in a large call
+CLUSTER_SIZE = 20
+PROBES = 12
 EXACT_CELLS = 8_000_000    # queries × papers under which every group is probed (exact)
 TOPIC_DEPTH = 24           # per topic: its best papers kept as candidate cells
 KMEANS_ROUNDS = 8
@@ -104,12 +104,15 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
         for g in range(n_groups):
             pick = order[bounds[g]:bounds[g + 1]]
             if pick.size:
-                rows, papers = flat_rows[pick], clusters.members[g]
+                rows, papers, place = flat_rows[pick], clusters.members[g], flat_place[pick]
                 qx = q[rows] @ vectors[papers].T
                 got = qx + np.asarray(categories[papers] @ affinity[rows].T, dtype=np.float32).T
-                cols = flat_place[pick][:, None] * width + np.arange(papers.size)[None, :]
-                score[rows[:, None], cols] = np.where(eligible(rows, papers, qx), got, -np.inf)
-                paper[rows[:, None], cols] = papers[None, :]
+                got[~eligible(rows, papers, qx)] = -np.inf
+                for p in np.unique(place):  # rows that probe this group p-th: one slice of the buffer
+                    at = place == p
+                    start = p * width
+                    score[rows[at], start:start + papers.size] = got[at]
+                    paper[rows[at], start:start + papers.size] = papers
     k = int(min(depth.max(initial=1), score.shape[1]))
     top = (np.argpartition(-score, k - 1, axis=1)[:, :k] if k < score.shape[1]
            else np.tile(np.arange(score.shape[1]), (q.shape[0], 1)))

@@ -199,7 +199,7 @@ class Explainer:
             return f"matches your topic “{topic}”: “{shorten(phrase, 80)}”", found_words(shown, topic)
         sem, queries = self.edition.semantic, self.queries
         if sem is not None and queries is not None and sem.ok[paper] and topic_id < len(queries.topic_raw):
-            sentence = closest_sentence(abstract, queries.topic_raw[topic_id], topic)
+            sentence = closest_sentence(abstract, queries.topic_raw[topic_id], topic, self.edition.sentences[paper])
             return (f"close to your topic “{topic}”" + (f": “{sentence}”" if sentence else ""),
                     found_words(shown, topic))
         words = found_words(shown, topic)

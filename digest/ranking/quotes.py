@@ -22,6 +22,7 @@ from digest.ranking import embed
 from digest.ranking.text import STOPWORDS, fold, stem, tokens
 
 MAX_QUOTE = 220
+MAX_SENTENCES = 12  # an abstract's sentences that are embedded and may be quoted
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[“\"'])")
 _CACHE: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
@@ -64,7 +65,9 @@ def found_words(text: str, topic: str) -> list[str]:
 
 
 def sentences(abstract: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(abstract) if len(s.strip()) > 20] or ([abstract.strip()] if abstract.strip() else [])
+    """The abstract's sentences (LaTeX already decoded), at most MAX_SENTENCES; the texts that are embedded."""
+    parts = [s.strip() for s in _SENTENCE.split(abstract) if len(s.strip()) > 20]
+    return (parts or ([abstract.strip()] if abstract.strip() else []))[:MAX_SENTENCES]
 
 
 def shorten(sentence: str, limit: int = MAX_QUOTE) -> str:
@@ -74,13 +77,17 @@ def shorten(sentence: str, limit: int = MAX_QUOTE) -> str:
     return cut.rstrip(",;:") + "…"
 
 
-def closest_sentence(abstract: str, query: np.ndarray | None, topic: str = "") -> str:
-    """The abstract sentence nearest to the query vector; by shared topic words when no model loads."""
+def closest_sentence(abstract: str, query: np.ndarray | None, topic: str = "", stored: bytes | None = None) -> str:
+    """The abstract sentence nearest to the query vector, from the sentence vectors stored with the paper (or
+    embedded here and kept in a small cache); by shared topic words when no model loads."""
     parts = sentences(abstract)
     if not parts:
         return ""
     if len(parts) == 1:
         return shorten(parts[0])
+    if query is not None and stored and len(stored) == len(parts) * embed.EMBED_DIM * 2:
+        vectors = np.frombuffer(stored, dtype="<f2").reshape(len(parts), embed.EMBED_DIM).astype(np.float32)
+        return shorten(parts[int(np.argmax(vectors @ query))])
     embedder = embed.get_embedder() if query is not None else None
     if embedder is None:
         wanted = set(tokens(topic))
@@ -96,3 +103,18 @@ def closest_sentence(abstract: str, query: np.ndarray | None, topic: str = "") -
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
     return shorten(hit[0][int(np.argmax(hit[1] @ query))])
+
+
+def sentence_vectors(embedder, abstracts: list[str]) -> list[bytes]:
+    """Per abstract (LaTeX decoded), its sentences' vectors as stored beside the paper: float16, one row a
+    sentence of `sentences(abstract)`; all sentences of the batch go through the model together."""
+    split = [sentences(a) for a in abstracts]
+    flat = [s for parts in split for s in parts]
+    if not flat:
+        return [b"" for _ in abstracts]
+    vectors = np.asarray(embedder.embed(flat), dtype="<f2")
+    out, at = [], 0
+    for parts in split:
+        out.append(vectors[at:at + len(parts)].tobytes())
+        at += len(parts)
+    return out

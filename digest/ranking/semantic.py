@@ -281,26 +281,24 @@ def _feedback(profiles, edition) -> _Feedback | None:
     rows = [i for i, p in enumerate(profiles) if p.liked or p.disliked]
     if not rows:
         return None
-    index: dict = {}  # distinct examples: a stored paper by its id, an imported entry by its text
-    owner, col, weight = [], [], []
-    for sign, share in ((LIKED_WEIGHT, 1.0), (-DISLIKED_WEIGHT, -0.5)):
+    owner, weight, flat = [], [], []
+    for sign in (LIKED_WEIGHT, -DISLIKED_WEIGHT):
         groups = [(i, profiles[i].liked if sign > 0 else profiles[i].disliked) for i in rows]
         groups = [(i, g) for i, g in groups if g]
-        flat = [ex for _, g in groups for ex in g]
-        col += [index.setdefault(ex.paper_id if ex.paper_id is not None else (ex.title, ex.abstract), len(index))
-                for ex in flat]
         sizes = [len(g) for _, g in groups]
+        flat += [ex for _, g in groups for ex in g]
         owner.append(np.repeat([i for i, _ in groups], sizes).astype(np.int64))
         weight.append(np.repeat([sign / k for k in sizes], sizes).astype(np.float32))
         if sign > 0:
             n_liked = len(flat)
-    examples = [None] * len(index)
-    for p in (profiles[i] for i in rows):
-        for ex in p.liked + p.disliked:
-            k = index[ex.paper_id if ex.paper_id is not None else (ex.title, ex.abstract)]
-            if examples[k] is None:
-                examples[k] = ex
-    r, e, w = np.concatenate(owner), np.array(col, dtype=np.int64), np.concatenate(weight)
+    # Distinct examples: a stored paper by its id, an imported entry by its text.
+    ids = np.fromiter((-1 if ex.paper_id is None else ex.paper_id for ex in flat), np.int64, len(flat))
+    text_keys: dict = {}
+    for k in np.flatnonzero(ids < 0).tolist():
+        ids[k] = -1 - text_keys.setdefault((flat[k].title, flat[k].abstract), len(text_keys))
+    distinct, first, col = np.unique(ids, return_index=True, return_inverse=True)
+    examples = [flat[k] for k in first.tolist()]
+    r, e, w = np.concatenate(owner), col.ravel().astype(np.int64), np.concatenate(weight)
     shape = (n, len(examples))
     signed = sparse.csr_matrix((w, (r, e)), shape=shape)
     liked_part = np.arange(w.size) < n_liked
