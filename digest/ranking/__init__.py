@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from digest.ranking import select
+from digest.ranking import semantic
 from digest.ranking import trending
 from digest.ranking.edition import Compiled, Edition, bulk_compile, prepare_edition
 from digest.ranking.picks import Explainer, Pick, Picks, gc_paused
@@ -108,14 +109,18 @@ class Candidate:
     features: bytes | None = field(default=None, compare=False, repr=False)
     # Stored sentence embedding (float16 × EMBED_DIM, computed at ingest); None: computed in the call if a model loads.
     embedding: bytes | None = field(default=None, compare=False, repr=False)
+    # The abstract's sentences embedded (ranking.quotes.sentences, float16 each), for the closest-sentence reason.
+    sentences: bytes | None = field(default=None, compare=False, repr=False)
     announce_type: str | None = None  # arXiv: new / cross / replace / replace-cross; None for other sources
     first_announced_at: dt.datetime | None = None  # the paper's first announcement (v1), when known
 
 
 def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime, *,
-         already_sent: dict[int, set[int]] | None = None, half_life_hours: float = 36.0) -> Picks:
+         already_sent: dict[int, set[int]] | None = None, half_life_hours: float = 36.0,
+         words_only: bool = False) -> Picks:
     """Ranked, diverse, explained picks per subscriber id (a read-only mapping; an empty list means nothing
-    relevant). Scores and top-k are computed here for everyone; Picks and their reasons are written on access."""
+    relevant). Scores and top-k are computed here for everyone; Picks and their reasons are written on access.
+    `words_only` ranks by BM25 alone, as when no model loads (the fallback, and a baseline for the harness)."""
     ids = [p.subscriber_id for p in profiles]
     if not profiles or not candidates:
         return Picks(ids)
@@ -125,16 +130,33 @@ def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime,
                          + np.float32(W_TREND) * edition.trend)
         edition.popular = trending.popular_scores(edition.popularity_place, edition.popularity_order.size,
                                                   CATEGORY_RELEVANCE, W_BASE)
-        compiled = bulk_compile(profiles, edition, already_sent or {}, DEFAULT_FLOOR)
+        compiled = bulk_compile(profiles, edition, _with_feedback(profiles, already_sent or {}), DEFAULT_FLOOR)
+        use_meaning = edition.semantic is not None and not words_only
+        queries = semantic.compile_queries(profiles, compiled, edition) if use_meaning else None
         blocks = [np.arange(s, min(s + BLOCK_ROWS, len(profiles))) for s in range(0, len(profiles), BLOCK_ROWS)]
-        chosen = select.Chosen.concat([_rank_block(edition, compiled, rows) for rows in blocks])
-    return Picks(ids, chosen, Explainer(edition, compiled))
+        chosen = select.Chosen.concat([_rank_block(edition, compiled, queries, rows) for rows in blocks])
+    return Picks(ids, chosen, Explainer(edition, compiled, queries))
 
 
-def _rank_block(edition: Edition, compiled: Compiled, rows: np.ndarray) -> select.Chosen:
+def _with_feedback(profiles: list[Profile], already_sent: dict[int, set[int]]) -> dict[int, set[int]]:
+    """Papers a reader liked or disliked count as sent: they are never offered (back)."""
+    marked = {p.subscriber_id: {e.paper_id for e in p.liked + p.disliked if e.paper_id is not None}
+              for p in profiles if p.liked or p.disliked}
+    if not any(marked.values()):
+        return already_sent
+    merged = dict(already_sent)
+    for sid, ids in marked.items():
+        merged[sid] = set(merged.get(sid, ())) | ids
+    return merged
+
+
+def _rank_block(edition: Edition, compiled: Compiled, queries, rows: np.ndarray) -> select.Chosen:
     """Cells of one block of subscribers: expand topics, filter, damp repeats of a topic, take the top."""
+    lexical = select.topic_cells(compiled.slots[rows], *compiled.table)
+    if queries is not None:  # rows with a query vector: their topical cells come from ranking.semantic
+        lexical = _semantic_cells(edition, compiled, queries, rows, lexical)
     cells = select.Cells.concat([
-        select.topic_cells(compiled.slots[rows], *compiled.table),
+        lexical,
         # A followed author is always considered: past the category list and the floor.
         select.product_cells(compiled.follows[rows], edition.paper_authors, AUTHOR_RELEVANCE, select.AUTHOR),
         select.product_cells(compiled.categories[rows[compiled.category_only[rows]]], edition.paper_categories,
@@ -157,6 +179,18 @@ def _rank_block(edition: Edition, compiled: Compiled, rows: np.ndarray) -> selec
     return select.bulk_top(cells, score, compiled.max_papers[rows], len(rows))
 
 
+def _semantic_cells(edition: Edition, compiled: Compiled, queries, rows: np.ndarray,
+                    lexical: select.Cells) -> select.Cells:
+    """Replace the lexical topic cells of rows with a query vector by semantic cells (ranking.semantic, which
+    weigh the lexical match in); papers without a vector keep their lexical cells."""
+    n_sent = compiled.sent_counts[rows]
+    excluded = (compiled.excludes[rows] @ compiled.exclusion_hits).getnnz(axis=1)
+    depth = compiled.max_papers[rows] + select.MARGIN + n_sent + excluded
+    parts = semantic.block_cells(queries, edition, compiled, rows, depth)
+    replaced = queries.active[rows][lexical.row] & edition.semantic.ok[lexical.col]
+    return select.Cells.concat([lexical.take(~replaced), *parts])
+
+
 def _trending_cells(edition: Edition, compiled: Compiled, rows: np.ndarray) -> select.Cells:
     """For rows with an empty profile, the head of the popularity order: max_papers, plus as many as their
     exclusions and papers already sent could take away (so filtering still leaves enough), plus a margin."""
@@ -173,7 +207,7 @@ def _allowed(edition: Edition, compiled: Compiled, rows: np.ndarray, cells: sele
     """Which cells survive: category include-list, floor, exclusions, already sent."""
     topical = cells.slot >= 0
     keep = ~topical | (cells.rel >= compiled.floors[rows][cells.row])
-    restricted = topical & compiled.has_categories[rows][cells.row]
+    restricted = (topical | (cells.slot == semantic.LIKED)) & compiled.has_categories[rows][cells.row]
     if restricted.any():
         idx = np.flatnonzero(restricted)
         overlap = (compiled.category_bits[rows][cells.row[idx]] & edition.category_bits[cells.col[idx]]).any(axis=1)

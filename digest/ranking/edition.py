@@ -13,7 +13,7 @@ import functools
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import sparse
@@ -21,6 +21,7 @@ from scipy import sparse
 from digest.ranking.dups import duplicate_groups, representatives
 from digest.ranking.features import EditionText, edition_text
 from digest.ranking.select import quantised
+from digest.ranking.semantic import SemanticEdition, edition_vectors
 from digest.ranking.trending import popularity_order, popularity_reasons, trend_scores
 from digest.ranking.text import (
     PhraseQueries,
@@ -63,6 +64,9 @@ class Edition:
     popularity_order: np.ndarray         # representatives, most popular first (ranking.trending)
     popularity_place: np.ndarray         # per paper: its place in popularity_order
     popularity_reason: list[str | None]  # per paper: the figure that places it ("trending: 283 upvotes")
+    texts: list[tuple[str, str]] = field(default_factory=list)  # (title, abstract) per paper, for reasons
+    sentences: list[bytes | None] = field(default_factory=list)  # stored sentence vectors per paper, for reasons
+    semantic: "SemanticEdition | None" = None  # paper vectors (ranking.semantic); None: words only
     # Per call (they depend on `now` and the half-life), on a copy of the cached content-only edition:
     recency: np.ndarray | None = None
     age_hours: np.ndarray | None = None  # since announced (else first seen); NaN when unknown
@@ -174,7 +178,9 @@ def _vectorise(candidates) -> Edition:
         categories=[tuple(c.categories) for c in candidates], author_hashes=author_hashes,
         paper_authors=sparse.csr_matrix(paper_authors.multiply(keep[None, :])),
         authors=[tuple(c.authors) for c in candidates], popularity_order=order, popularity_place=place,
-        popularity_reason=popularity_reasons(candidates),
+        popularity_reason=popularity_reasons(candidates), texts=[(c.title, c.abstract) for c in candidates],
+        sentences=[c.sentences for c in candidates],
+        semantic=edition_vectors(candidates, representative),
     )
 
 
@@ -283,7 +289,7 @@ def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], 
     has_categories = np.fromiter(map(bool, cat_rows), dtype=bool, count=len(profiles))
     sent_keys = _sent_keys(profiles, edition, already_sent)
     # As written: a topic that normalises to nothing (stop words) is still a topic, and matches nothing.
-    asked = np.fromiter((bool(p.topics or p.authors) for p in profiles), dtype=bool, count=len(profiles))
+    asked = np.fromiter((bool(p.topics or p.authors or p.liked) for p in profiles), dtype=bool, count=len(profiles))
     return Compiled(
         queries=queries, table=topic_table(queries, edition, default_floor), slots=slots,
         written=written, written_texts=written_texts,

@@ -1,6 +1,6 @@
 """Sentence embeddings of papers, pure: all-MiniLM-L6-v2 as int8 ONNX, run by onnxruntime, no torch.
 
-`paper_text` is what gets embedded (title and abstract, LaTeX made readable);
+`paper_text` is what gets embedded (title and abstract, LaTeX decoded to plain text: `digest.latex.plain_text`);
 `get_embedder()` loads the model shipped in `ranking/model/` once per process
 and gives None, never an exception, when it cannot (`embedder_problem()`
 says why in one line): ranking then goes by words only. `Embedder.embed`
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from digest.config_base import env_value
-from digest.email.latex import readable
+from digest.latex import plain_text
 
 __all__ = ["EMBED_DIM", "EMBED_VERSION", "Embedder", "embedder_problem", "from_bytes", "get_embedder",
            "paper_text", "to_bytes"]
@@ -48,7 +48,7 @@ _DTYPE = np.dtype("<f2")
 
 def paper_text(title: str, abstract: str) -> str:
     """The text a paper is embedded from: its title, then its abstract, LaTeX decoded."""
-    title, abstract = " ".join(readable(title or "").split()), " ".join(readable(abstract or "").split())
+    title, abstract = " ".join(plain_text(title or "").split()), " ".join(plain_text(abstract or "").split())
     if not abstract:
         return title
     return f"{title}{'' if title.endswith(('.', '?', '!')) or not title else '.'} {abstract}".strip()

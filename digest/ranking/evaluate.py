@@ -19,6 +19,7 @@ from digest.ranking import Candidate, Profile, rank
 from digest.ranking.text import fold
 
 DC = "{http://purl.org/dc/elements/1.1/}"
+ARXIV = "{http://arxiv.org/schemas/atom}"
 
 # Phrases from the arXiv category taxonomy (https://arxiv.org/category_taxonomy): name and description.
 CATEGORY_TOPICS: dict[str, tuple[str, ...]] = {
@@ -80,6 +81,7 @@ def load_arxiv_rss(paths: list[Path], *, first_id: int = 1) -> list[Candidate]:
                 paper_id=first_id + len(out), title=(item.findtext("title") or "").strip(), abstract=abstract,
                 authors=tuple(a.strip() for a in creators.split(",") if a.strip()),
                 categories=tuple(c.text for c in item.findall("category") if c.text), seen_at=seen,
+                announce_type=item.findtext(f"{ARXIV}announce_type"),
             ))
     return out
 
@@ -124,6 +126,28 @@ def ours(profiles, candidates, now, k=10) -> dict[int, list[int]]:
     return {sid: [p.paper_id for p in got[:k]] for sid, got in picks.items()}
 
 
+def minilm_baseline(profiles, candidates, now, k=10) -> dict[int, list[int]]:
+    """all-MiniLM-L6-v2 alone: cosine to the mean of the profile's topic vectors (zotero-arxiv-daily's way)."""
+    import numpy as np
+
+    from digest.ranking import embed
+    from digest.ranking.semantic import phrase_vectors, unit
+
+    x = unit(np.stack([embed.from_bytes(c.embedding) for c in candidates]).astype(np.float32))
+    ids = np.array([c.paper_id for c in candidates])
+    out = {}
+    for p in profiles:
+        score = x @ unit(phrase_vectors(list(p.topics)).mean(axis=0))
+        out[p.subscriber_id] = ids[np.argsort(-score, kind="stable")[:k]].tolist()
+    return out
+
+
+def words_only(profiles, candidates, now, k=10) -> dict[int, list[int]]:
+    """Our ranker without the model: BM25 over the stored features (ranking v1, the fallback)."""
+    picks = rank(profiles, candidates, now, words_only=True)
+    return {sid: [p.paper_id for p in got[:k]] for sid, got in picks.items()}
+
+
 def precision_at(ranked: list[int], relevant: set[int], k: int = 10) -> float:
     return sum(1 for pid in ranked[:k] if pid in relevant) / k
 
@@ -143,10 +167,35 @@ def evaluate(rankings: dict[int, list[int]], labels: dict[int, set[int]], k: int
     }
 
 
-def report(paths: list[Path], k: int = 10) -> dict[str, dict[str, float]]:
-    """Figures for ours and both baselines on the category-labelled capture."""
-    candidates = load_arxiv_rss(paths)
+def report(paths: list[Path], k: int = 10, known: Path | None = None) -> dict[str, dict[str, float]]:
+    """Figures for ours, ours by words only and both baselines on the category-labelled capture."""
+    candidates = attach_embeddings(load_arxiv_rss(paths), known)
     now = max(c.seen_at for c in candidates if c.seen_at) + dt.timedelta(hours=12)
     profiles, labels = category_profiles(candidates, max_papers=k)
     return {name: evaluate(fn(profiles, candidates, now, k), labels, k)
-            for name, fn in (("ours", ours), ("recency", recency_baseline), ("keyword", keyword_baseline))}
+            for name, fn in (("ours", ours), ("MiniLM alone", minilm_baseline), ("words only", words_only),
+                             ("recency", recency_baseline), ("keyword", keyword_baseline))}
+
+
+def attach_embeddings(candidates: list[Candidate], known: Path | None = None) -> list[Candidate]:
+    """The candidates with their sentence embeddings: from a file of known vectors (`embed.write_known`; the
+    test fixtures ship one for the capture) where the text's digest matches, else computed by the model."""
+    import dataclasses
+
+    import numpy as np
+
+    from digest.ranking import embed
+
+    texts = [embed.paper_text(c.title, c.abstract) for c in candidates]
+    vectors: dict[bytes, np.ndarray] = {}
+    if known is not None and known.is_file():
+        with np.load(known, allow_pickle=False) as data:
+            if int(data["version"]) == embed.EMBED_VERSION:
+                vectors = {bytes(k): v for k, v in zip(data["keys"], data["vectors"])}
+    missing = [i for i, t in enumerate(texts) if embed.text_key(t) not in vectors]
+    embedder = embed.get_embedder() if missing else None
+    if embedder is not None:
+        for i, v in zip(missing, embedder.embed([texts[i] for i in missing])):
+            vectors[embed.text_key(texts[i])] = v
+    return [dataclasses.replace(c, embedding=embed.to_bytes(vectors[embed.text_key(t)]))
+            if embed.text_key(t) in vectors else c for c, t in zip(candidates, texts)]

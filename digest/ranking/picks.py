@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from digest.latex import readable
 from digest.ranking import select
 from digest.ranking.edition import Compiled, Edition
+from digest.ranking.quotes import closest_sentence, found_words, quote_phrase, shorten
+from digest.ranking.semantic import LIKED, Queries
+from digest.ranking.text import fold
 from digest.ranking.trending import age_reason
 
 BULK_ROWS = 4096  # subscribers whose picks are written together when iterating over all of them
@@ -117,8 +121,8 @@ class _BulkValues(ValuesView):
 class Explainer:
     """Turns chosen (subscriber, paper, topic) cells into Picks with a human reason."""
 
-    def __init__(self, edition: Edition, compiled: Compiled) -> None:
-        self.edition, self.compiled = edition, compiled
+    def __init__(self, edition: Edition, compiled: Compiled, queries: Queries | None = None) -> None:
+        self.edition, self.compiled, self.queries = edition, compiled, queries
         self._topic_parts: dict[int, tuple[str, list[str], str]] = {}
         self.n = edition.n_papers
 
@@ -159,6 +163,8 @@ class Explainer:
             parts.append(text[:1].lower() + text[1:] if parts else text)
         elif slot == select.CATEGORY:
             parts.append(f"New in {self._category(row, paper)}")
+        elif slot == LIKED:
+            parts.append(self._liked_part(row, paper))
         # Papers picked by popularity (a category's, the trending ones) say which figure placed them.
         by_popularity = slot in (select.CATEGORY, select.TRENDING)
         trend = self.edition.popularity_reason[paper] if by_popularity else self.edition.trend_reason[paper]
@@ -175,11 +181,36 @@ class Explainer:
         cached = self._topic_parts.get(key)
         if cached is None:
             topic, topic_id = self.compiled.written_texts[written]
-            text, terms = self.edition.explain_topic(topic, self.compiled.queries, topic_id, paper)
+            text, terms = self._topic_reason(topic, topic_id, paper)
             if self.edition.trend_reason[paper]:
                 text = f"{text}; {self.edition.trend_reason[paper]}"
             cached = self._topic_parts[key] = (text[:1].upper() + text[1:], terms, topic)
         return cached
+
+    def _topic_reason(self, topic: str, topic_id: int, paper: int) -> tuple[str, list[str]]:
+        """The topic as the paper words it ("matches your topic “x”: “as written”"); else, when the paper came
+        by meaning, the abstract sentence closest to the topic; else the topic's words the paper has."""
+        title, abstract = (readable(t) for t in self.edition.texts[paper])
+        shown = f"{title}. {abstract}"
+        phrase = quote_phrase(shown, topic)
+        if phrase is not None:
+            if fold(phrase).lower() == fold(topic).lower():
+                return f"matches your topic “{topic}”", found_words(shown, topic)
+            return f"matches your topic “{topic}”: “{shorten(phrase, 80)}”", found_words(shown, topic)
+        sem, queries = self.edition.semantic, self.queries
+        if sem is not None and queries is not None and sem.ok[paper] and topic_id < len(queries.topic_raw):
+            sentence = closest_sentence(abstract, queries.topic_raw[topic_id], topic, self.edition.sentences[paper])
+            return (f"close to your topic “{topic}”" + (f": “{sentence}”" if sentence else ""),
+                    found_words(shown, topic))
+        words = found_words(shown, topic)
+        return f"matches your topic “{topic}” on: " + ", ".join(f"“{w}”" for w in words), words
+
+    def _liked_part(self, row: int, paper: int) -> str:
+        """Which liked paper this one is nearest to."""
+        example = self.queries.closest_liked(row, self.edition.semantic.vectors[paper]) if self.queries else None
+        if example is None or not example.title:
+            return "Close to papers you liked"
+        return f"Close to “{shorten(readable(example.title), 120)}”, which you liked"
 
     def _followed_name(self, row: int, paper: int) -> str:
         keys = self.compiled.follow_keys[row]

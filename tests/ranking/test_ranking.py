@@ -13,6 +13,17 @@ from digest.ranking import edition as ranking_edition
 from digest.ranking import Candidate, Profile, rank
 
 NOW = dt.datetime(2024, 11, 28, 12, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def words_only(monkeypatch):
+    """The fallback path: no model loads, papers carry no embedding, ranking is BM25 alone."""
+    from digest.ranking import embed
+
+    monkeypatch.setattr(embed, "get_embedder", lambda: None)
+    ranking_edition.clear_edition_cache()
+    yield
+    ranking_edition.clear_edition_cache()
 FILLER = [
     ("Protein folding with diffusion priors", "We predict protein structures from sequence with a diffusion model."),
     ("Galaxy rotation curves revisited", "We measure rotation curves of nearby spiral galaxies and dark matter halos."),
@@ -46,7 +57,8 @@ def test_exact_phrase_ranks_above_scattered_words():
     assert ids(got)[0] == 2
 
 
-def test_title_match_outranks_the_same_words_in_the_abstract():
+def test_title_match_outranks_the_same_words_in_the_abstract(words_only):
+    # By meaning, paper 1 (about quantising weights) is as close; the lexical title weight holds without a model.
     papers = corpus(
         paper(1, "A study of language", "We quantize weights of a large model and measure quantization error."),
         paper(2, "Weight quantization for large models", "We study language model compression."),
@@ -177,7 +189,7 @@ def test_nothing_above_the_floor_gives_an_empty_list_not_filler():
     assert rank([Profile(7, topics=("black hole thermodynamics",))], papers, NOW) == {7: []}
 
 
-def test_min_score_raises_the_floor():
+def test_min_score_raises_the_floor(words_only):
     papers = corpus(paper(1, "Kernels", "We touch on graph ideas and other methods."),
                     paper(2, "Graph methods", "Graph methods."))
     loose = ids(rank([Profile(7, topics=("graph methods",))], papers, NOW)[7])
@@ -231,14 +243,14 @@ def test_empty_or_stopword_topics_match_nothing(topic):
 def test_result_is_a_read_only_mapping_whose_picks_are_built_on_access():
     papers = corpus(paper(1, "Graph neural networks", "Graph neural networks."),
                     paper(2, "Graph neural networks for molecules", "Graph neural networks on molecules."))
-    picks = rank([Profile(7, topics=("graph neural networks",)), Profile(8, topics=("black holes",))], papers, NOW)
+    picks = rank([Profile(7, topics=("graph neural networks",)), Profile(8, topics=("sourdough bread baking",))], papers, NOW)
     assert isinstance(picks, Mapping) and not isinstance(picks, MutableMapping)
     assert len(picks) == 2 and list(picks) == [7, 8] and 7 in picks and 9 not in picks
-    assert ids(picks[7]) == ids(picks.get(7, [])) and set(ids(picks[7])) == {1, 2}
+    assert ids(picks[7]) == ids(picks.get(7, [])) and {1, 2} <= set(ids(picks[7]))
     assert picks.get(8, ["unused"]) == [] and picks.get(9, []) == []
     assert {sid: ids(got) for sid, got in picks.items()} == {7: ids(picks[7]), 8: []}
     picks[7].clear()  # every access builds a fresh list: a caller's edits never leak into the next one
-    assert len(picks[7]) == 2 and picks[7][0].reason
+    assert len(picks[7]) == len(ids(picks.get(7, []))) >= 2 and picks[7][0].reason
     with pytest.raises(KeyError):
         picks[9]
 

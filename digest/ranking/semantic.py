@@ -1,0 +1,386 @@
+"""Relevance by meaning, pure: sentence embeddings of papers and profiles, scored block by block.
+
+A profile's query vector is a Rocchio combination in embedding space: the
+mean of its topic phrases' vectors, plus the centroid of the papers it liked,
+minus a share of the centroid of those it disliked. For a block of subscribers
+one dense product (block × papers) scores every paper; then
+
+- pseudo-relevance feedback, for profiles with topics and no liked papers
+  (a few words are a thin query): the query moves toward the centroid of its
+  PRF_DEPTH best papers and the block is scored again;
+- the lexical match (the BM25 relevance of `ranking.text`, in [0, 1]) is added
+  with weight LEXICAL_WEIGHT: an exact phrase still counts;
+- learned category affinity: the share of each arXiv category among the
+  papers the reader liked (minus half the share among the disliked) or, with
+  no liked papers, among the AFFINITY_DEPTH best papers of the first pass; a
+  paper gains CATEGORY_WEIGHT × its best category's share;
+- learned author affinity: AUTHOR_WEIGHT for a paper sharing an author with a
+  liked paper.
+
+Only papers whose first-pass cosine reaches SEMANTIC_FLOOR (or the profile's
+own floor, if higher) are kept: pseudo-relevance feedback pulls every query
+toward some cluster, and a topic that matches nothing today must still get
+nothing. The weights were chosen on the labelled harness
+(`ranking.evaluate`; the table is printed by bench/rank.py) and checked on the
+library and simulated-reader harnesses.
+
+Vectors come from `Candidate.embedding` / `Example.embedding` (stored at
+ingest); a missing one is computed here when the model loads
+(`ranking.embed.get_embedder`), else that paper is ranked by words only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from digest.ranking import embed, nearest
+from digest.ranking.text import follow_key
+
+SEMANTIC_FLOOR = 0.3
+PRF_DEPTH, PRF_WEIGHT = 20, 1.0
+AFFINITY_DEPTH = 10
+LEXICAL_WEIGHT = 0.2
+CATEGORY_WEIGHT = 0.25
+AUTHOR_WEIGHT = 0.1
+TOPIC_OWN_WEIGHT = 0.8  # a topic's own nearest papers, relative to the whole profile's
+LIKED_WEIGHT, DISLIKED_WEIGHT = 1.0, 0.25
+
+_PHRASES: dict[str, np.ndarray] = {}
+_PHRASES_LOCK = threading.Lock()
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.maximum(norm, 1e-9)).astype(np.float32)
+
+
+def remember_phrases(vectors: dict[str, bytes]) -> None:
+    """Seed the per-process phrase cache (topic vectors stored with the profile)."""
+    with _PHRASES_LOCK:
+        for phrase, blob in vectors.items():
+            if blob:
+                _PHRASES[phrase] = embed.from_bytes(blob).astype(np.float32)
+
+
+def phrase_vectors(phrases: list[str]) -> np.ndarray | None:
+    """Vectors of topic phrases (cached per process); None when some are missing and no model loads."""
+    with _PHRASES_LOCK:
+        missing = [p for p in dict.fromkeys(phrases) if p not in _PHRASES]
+    if missing:
+        embedder = embed.get_embedder()
+        if embedder is None:
+            return None
+        made = embedder.embed(missing).astype(np.float32)
+        with _PHRASES_LOCK:
+            _PHRASES.update(zip(missing, made))
+    with _PHRASES_LOCK:
+        return np.stack([_PHRASES[p] for p in phrases]) if phrases else np.zeros((0, embed.EMBED_DIM), np.float32)
+
+
+@dataclass
+class SemanticEdition:
+    """The edition's paper vectors and exact categories (papers × categories)."""
+
+    vectors: np.ndarray          # papers × EMBED_DIM float32, unit; zero rows where `ok` is False
+    ok: np.ndarray               # has a vector and speaks for its near-duplicate group
+    categories: sparse.csr_matrix  # papers × exact categories (lower case)
+    category_vocab: dict[str, int]
+    clusters: "nearest.Clusters"  # the papers grouped by meaning, for the inverted-file search
+
+
+def edition_vectors(candidates, representative: np.ndarray) -> SemanticEdition | None:
+    """Stored vectors, the missing ones computed when the model loads; None when no paper has one."""
+    n = len(candidates)
+    vectors = np.zeros((n, embed.EMBED_DIM), np.float32)
+    have = np.zeros(n, bool)
+    for i, c in enumerate(candidates):
+        if c.embedding:
+            vectors[i] = embed.from_bytes(c.embedding)
+            have[i] = True
+    missing = np.flatnonzero(~have)
+    if missing.size:
+        embedder = embed.get_embedder()
+        if embedder is not None:
+            texts = [embed.paper_text(candidates[i].title, candidates[i].abstract) for i in missing]
+            vectors[missing] = embedder.embed(texts)
+            have[missing] = True
+    if not have.any():
+        return None
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for i, c in enumerate(candidates):
+        for cat in dict.fromkeys(x.strip().lower() for x in c.categories if x.strip()):
+            rows.append(i)
+            cols.append(vocab.setdefault(cat, len(vocab)))
+    cats = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
+    ok = have & representative
+    vectors = unit(vectors) * ok[:, None]
+    return SemanticEdition(vectors, ok, cats, vocab, nearest.cluster(vectors, ok))
+
+
+@dataclass
+class Queries:
+    """Per distinct topic its vectors and best papers; per profile what its query is made of. The query
+    vectors and affinities themselves are built a block of subscribers at a time (`block`)."""
+
+    slots: np.ndarray           # profiles × max topics: topic id, -1 pad (Compiled.slots)
+    active: np.ndarray          # has a query: a topic with a vector, or feedback
+    from_likes: np.ndarray      # eligibility by the whole query (likes anchor it), not by its topics alone
+    topic_raw: np.ndarray       # topic ids × EMBED_DIM: the phrase's own vector
+    topic_expanded: np.ndarray  # topic ids × EMBED_DIM: moved toward the topic's best papers
+    topic_affinity: np.ndarray  # topic ids × categories: share among the topic's best papers
+    topic_cos: np.ndarray       # topic ids × papers: cosine of the phrase's own vector (the floor's test)
+    topic_lexical: np.ndarray   # topic ids × papers: BM25 relevance (ranking.text), 0 under the lexical floor
+    topic_table: tuple[np.ndarray, np.ndarray, np.ndarray]  # per topic its best papers: indptr, cols, rels
+    feedback: "_Feedback | None"  # liked and disliked examples per profile
+
+    def block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query vectors, CATEGORY_WEIGHT × category affinity) of these profiles."""
+        q = np.zeros((rows.size, embed.EMBED_DIM), np.float32)
+        affinity = np.zeros((rows.size, self.topic_affinity.shape[1]), np.float32)
+        if self.topic_raw.size:
+            slots = self.slots[rows]
+            has = slots >= 0
+            weights = (has / np.maximum(has.sum(axis=1, keepdims=True), 1)).astype(np.float32)
+            for j in range(slots.shape[1]):  # the mean over each profile's topics, one slot at a time
+                t = np.maximum(slots[:, j], 0)
+                q += weights[:, j:j + 1] * self.topic_expanded[t]
+                affinity += weights[:, j:j + 1] * self.topic_affinity[t]
+            q = unit(q)
+        fb = self.feedback
+        if fb is not None:
+            q += np.asarray(fb.signed[rows] @ fb.vectors, dtype=np.float32)
+            learned = self.from_likes[rows]
+            affinity[learned] = 0.0  # liked papers say more about the reader's categories than any topic
+            affinity += np.asarray((fb.shares[rows] @ fb.categories).todense(), dtype=np.float32)
+            q = unit(q)
+        return q, CATEGORY_WEIGHT * affinity
+
+    def liked_authors(self, subs: np.ndarray, r: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Per cell (profile subs[r], paper): 1 where the paper shares an author with one the profile liked."""
+        fb = self.feedback
+        if fb is None or not fb.authors.nnz or not r.size:
+            return np.zeros(r.size, np.float32)
+        hits = (fb.liked[subs] @ fb.authors).tocsr()  # the block's profiles × papers, sparse
+        return (np.asarray(hits[r, cols]).ravel() > 0).astype(np.float32)
+
+    def closest_liked(self, row: int, paper_vector: np.ndarray):
+        """The liked example nearest to a paper, for the reason; None without likes."""
+        fb = self.feedback
+        if fb is None:
+            return None
+        idx = fb.liked.indices[fb.liked.indptr[row]:fb.liked.indptr[row + 1]]
+        if not idx.size:
+            return None
+        return fb.examples[int(idx[np.argmax(fb.vectors[idx] @ paper_vector)])]
+
+
+def compile_queries(profiles, compiled, edition) -> Queries | None:
+    """Every distinct topic's table and every profile's makings, as arrays (module docstring)."""
+    sem = edition.semantic
+    n = len(profiles)
+    first_written: dict[int, str] = {}
+    for text, topic_id in compiled.written_texts:
+        if topic_id >= 0:
+            first_written.setdefault(topic_id, text)
+    raw = phrase_vectors([first_written[i] for i in range(len(first_written))])
+    if raw is None:  # no model, and the phrases were never embedded: topics rank by words
+        raw = np.zeros((0, embed.EMBED_DIM), np.float32)
+    topics = _topic_side(raw, compiled, sem)
+    active = (compiled.slots[:, 0] >= 0) if raw.size else np.zeros(n, bool)
+    liked = _feedback(profiles, edition)
+    from_likes = np.zeros(n, bool)
+    if liked is not None:
+        from_likes = liked.has_likes
+        active = active | liked.any
+    if not active.any():
+        return None
+    return Queries(slots=compiled.slots, active=active, from_likes=from_likes, topic_raw=raw,
+                   topic_expanded=topics.expanded, topic_affinity=topics.affinity, topic_cos=topics.cos,
+                   topic_lexical=topics.lexical, topic_table=topics.table, feedback=liked)
+
+
+@dataclass
+class _Topics:
+    expanded: np.ndarray   # topic ids × EMBED_DIM: moved toward the topic's best papers (pseudo-relevance)
+    affinity: np.ndarray   # topic ids × categories: share among the topic's best papers
+    cos: np.ndarray        # topic ids × papers: cosine of the raw phrase vector
+    lexical: np.ndarray    # topic ids × papers: BM25 relevance
+    table: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _topic_side(raw: np.ndarray, compiled, sem: SemanticEdition) -> _Topics:
+    """Per distinct topic: pseudo-relevance expansion, category affinity and its best papers (rel, best first)."""
+    x, n = sem.vectors, sem.vectors.shape[0]
+    k = len(raw)
+    indptr, cols, rels = compiled.table
+    lexical = np.zeros((k, n), np.float32)
+    if k:
+        owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))[:cols.size]
+        lexical[owner, cols] = rels
+    cos = raw @ x.T
+    cos[:, ~sem.ok] = -2.0
+    first = cos + LEXICAL_WEIGHT * lexical
+    expanded = raw.copy()
+    if n > PRF_DEPTH and k:
+        top = np.argpartition(-first, PRF_DEPTH, axis=1)[:, :PRF_DEPTH]
+        expanded = unit(raw + PRF_WEIGHT * unit(x[top].mean(axis=1)))
+    own = expanded @ x.T + LEXICAL_WEIGHT * lexical
+    depth = min(AFFINITY_DEPTH, n)
+    best = np.argsort(-own, axis=1, kind="stable")[:, :depth]
+    picked = sparse.csr_matrix((np.full(best.size, 1.0 / max(depth, 1), np.float32),
+                                (np.repeat(np.arange(k), depth), best.ravel())), shape=(k, n))
+    affinity = np.asarray((picked @ sem.categories).todense(), dtype=np.float32)
+    rel = TOPIC_OWN_WEIGHT * own + CATEGORY_WEIGHT * np.asarray(
+        (sparse.csr_matrix(affinity) @ sem.categories.T).todense(), dtype=np.float32)
+    eligible = ((cos >= SEMANTIC_FLOOR) | (lexical > 0)) & sem.ok[None, :]
+    table = nearest.best_per_row(np.where(eligible, rel, -np.inf), nearest.TOPIC_DEPTH)
+    return _Topics(expanded.astype(np.float32), affinity, cos, lexical, table)
+
+
+@dataclass
+class _Feedback:
+    signed: sparse.csr_matrix    # profiles × examples: LIKED_WEIGHT / n liked, −DISLIKED_WEIGHT / n disliked
+    shares: sparse.csr_matrix    # profiles × examples: 1 / n liked, −0.5 / n disliked (category affinity)
+    liked: sparse.csr_matrix     # profiles × examples, 1 where liked
+    has_likes: np.ndarray
+    any: np.ndarray              # has any feedback
+    vectors: np.ndarray          # examples × EMBED_DIM, unit
+    categories: sparse.csr_matrix  # examples × the edition's categories
+    authors: sparse.csr_matrix   # examples × papers: shares an author
+    examples: list
+
+
+def _example_vectors(examples: list, edition) -> np.ndarray:
+    """Unit vectors of distinct examples: the edition's own, a stored one, else embedded from the text."""
+    position = {pid: i for i, pid in enumerate(edition.paper_ids.tolist())}
+    out = np.zeros((len(examples), embed.EMBED_DIM), np.float32)
+    todo = []
+    for i, ex in enumerate(examples):
+        at = position.get(ex.paper_id) if ex.paper_id is not None else None
+        if at is not None and edition.semantic.ok[at]:
+            out[i] = edition.semantic.vectors[at]
+        elif ex.embedding:
+            out[i] = embed.from_bytes(ex.embedding)
+        elif ex.title or ex.abstract:
+            todo.append(i)
+    embedder = embed.get_embedder() if todo else None
+    if embedder is not None:
+        out[todo] = embedder.embed([embed.paper_text(examples[i].title, examples[i].abstract) for i in todo])
+    return unit(out)
+
+
+def _feedback(profiles, edition) -> _Feedback | None:
+    """Profiles × distinct examples (liked and disliked papers) and what the examples are: vectors, categories,
+    authors."""
+    n = len(profiles)
+    rows = [i for i, p in enumerate(profiles) if p.liked or p.disliked]
+    if not rows:
+        return None
+    owner, weight, flat = [], [], []
+    for sign in (LIKED_WEIGHT, -DISLIKED_WEIGHT):
+        groups = [(i, profiles[i].liked if sign > 0 else profiles[i].disliked) for i in rows]
+        groups = [(i, g) for i, g in groups if g]
+        sizes = [len(g) for _, g in groups]
+        flat += [ex for _, g in groups for ex in g]
+        owner.append(np.repeat([i for i, _ in groups], sizes).astype(np.int64))
+        weight.append(np.repeat([sign / k for k in sizes], sizes).astype(np.float32))
+        if sign > 0:
+            n_liked = len(flat)
+    # Distinct examples: a stored paper by its id, an imported entry by its text.
+    ids = np.fromiter((-1 if ex.paper_id is None else ex.paper_id for ex in flat), np.int64, len(flat))
+    text_keys: dict = {}
+    for k in np.flatnonzero(ids < 0).tolist():
+        ids[k] = -1 - text_keys.setdefault((flat[k].title, flat[k].abstract), len(text_keys))
+    distinct, first, col = np.unique(ids, return_index=True, return_inverse=True)
+    examples = [flat[k] for k in first.tolist()]
+    r, e, w = np.concatenate(owner), col.ravel().astype(np.int64), np.concatenate(weight)
+    shape = (n, len(examples))
+    signed = sparse.csr_matrix((w, (r, e)), shape=shape)
+    liked_part = np.arange(w.size) < n_liked
+    shares = sparse.csr_matrix((np.where(liked_part, w / LIKED_WEIGHT, w / DISLIKED_WEIGHT * 0.5), (r, e)), shape=shape)
+    liked = sparse.csr_matrix((np.ones(int(liked_part.sum()), np.float32), (r[liked_part], e[liked_part])), shape=shape)
+    vocab = edition.semantic.category_vocab
+    cat_pairs = [(k, vocab[c]) for k, ex in enumerate(examples)
+                 for c in dict.fromkeys(x.strip().lower() for x in ex.categories) if c in vocab]
+    ex_cats = sparse.csr_matrix((np.ones(len(cat_pairs), np.float32), tuple(zip(*cat_pairs)) or ([], [])),
+                                shape=(len(examples), max(len(vocab), 1)))
+    author_pairs = [(k, c) for k, ex in enumerate(examples) for c in edition.author_rows(
+        [key for key in map(follow_key, ex.authors) if key]).tolist() if c >= 0]
+    ex_authors = sparse.csr_matrix((np.ones(len(author_pairs), np.float32), tuple(zip(*author_pairs)) or ([], [])),
+                                   shape=(len(examples), edition.author_hashes.size))
+    has_likes = np.diff(liked.indptr) > 0
+    return _Feedback(signed, shares, liked, has_likes, np.diff(signed.indptr) > 0,
+                     _example_vectors(examples, edition), ex_cats,
+                     sparse.csr_matrix((ex_authors @ edition.paper_authors) > 0, dtype=np.float32), examples)
+
+
+LIKED = -4  # slot marker: brought in by the reader's liked papers, close to none of their topics
+
+
+def block_cells(queries: Queries, edition, compiled, rows: np.ndarray, depth: np.ndarray):
+    """Semantic cells of the block's rows with a query: each topic's best papers (one segment per topic slot)
+    and each query's nearest papers (`nearest.search`), as select.Cells parts."""
+    from digest.ranking import select
+
+    sem = edition.semantic
+    active = queries.active[rows]
+    slots = np.where(active[:, None], compiled.slots[rows], -1)
+    q, affinity = queries.block(rows[active])
+    parts = [select.topic_cells(slots, *queries.topic_table)] if queries.topic_raw.size else []
+    local = np.flatnonzero(active)
+    if local.size:
+        subs = rows[local]
+        own_slots = compiled.slots[subs]
+        floor = np.maximum(compiled.floors[subs], SEMANTIC_FLOOR)
+
+        by_likes = queries.from_likes[subs]
+
+        def eligible(r, papers, qx):
+            ok = qx >= floor[r][:, None]
+            by_topic = ~by_likes[r]
+            if by_topic.any():  # without likes: one of the topics' own phrase vectors must be near enough
+                r2 = r[by_topic]
+                near = np.zeros((r2.size, papers.size), bool)
+                cos = queries.topic_cos[:, papers]
+                for j in range(own_slots.shape[1]):
+                    t = own_slots[r2, j]
+                    has = t >= 0
+                    near[has] |= cos[t[has]] >= floor[r2[has]][:, None]
+                ok[by_topic] = near
+            return ok
+
+        exact = local.size * sem.vectors.shape[0] <= nearest.EXACT_CELLS
+        r, col, score = nearest.search(q, affinity, sem.clusters, sem.vectors, sem.categories, eligible,
+                                       depth[local], exact)
+        score = score + AUTHOR_WEIGHT * queries.liked_authors(subs, r, col)
+        if queries.topic_raw.size:  # the exact words still count: the best topic's lexical match
+            t = own_slots[r]
+            words = np.where(t >= 0, queries.topic_lexical[np.maximum(t, 0), col[:, None]], 0.0)
+            score = score + LEXICAL_WEIGHT * words.max(axis=1, initial=0.0)
+        slot = _closest_topic(queries, own_slots[r], col, floor[r])
+        row = local[r]
+        # One int64 sort: row, then slot, then best first (scores in steps of 2**-20).
+        quant = np.int64(2**24 - 1) - np.clip(score * 2**20, 0, 2**24 - 1).astype(np.int64)
+        order = np.argsort((row.astype(np.int64) << 32) | ((slot + 8).astype(np.int64) << 24) | quant)
+        row, col, score, slot = row[order], col[order], score[order], slot[order]
+        starts = np.ones(row.size, dtype=bool)
+        starts[1:] = (row[1:] != row[:-1]) | (slot[1:] != slot[:-1])
+        first = np.maximum.accumulate(np.where(starts, np.arange(row.size), 0))
+        parts.append(select.Cells(row, col, score.astype(np.float32), slot.astype(np.int16),
+                                  np.arange(row.size) - first))
+    return parts
+
+
+def _closest_topic(queries: Queries, slots: np.ndarray, col: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Per cell, the slot of the row's topic nearest the paper; LIKED when no topic is near enough."""
+    if not queries.topic_raw.size or not slots.size:
+        return np.full(col.size, LIKED, np.int64)
+    fit = np.where(slots >= 0, queries.topic_cos[np.maximum(slots, 0), col[:, None]], -np.inf)
+    best = np.argmax(fit, axis=1)
+    near = fit[np.arange(col.size), best] >= floor
+    return np.where(near, best, LIKED).astype(np.int64)
