@@ -18,12 +18,15 @@ fails: embeddings stay NULL and ranking goes by words only.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from sqlalchemy import and_, bindparam, or_, select, text, true, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from digest.models import Paper
+from digest.db import insert_for
+from digest.models import Paper, PhraseEmbedding
+from digest.ranking import semantic
 from digest.ranking.embed import EMBED_VERSION, get_embedder, paper_text, to_bytes
 
 CHUNK = 256  # papers per read → embed → store round (about 6 s of model time)
@@ -95,3 +98,29 @@ def _store(session: Session, rows: list[tuple[int, str, bytes]]) -> int:
                  .values(embedding=bindparam("blob"), embedding_version=EMBED_VERSION))
     result = session.execute(statement, [{"pid": i, "hash": h, "blob": b} for i, h, b in rows])
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+
+
+def load_phrases(session: Session, phrases) -> int:
+    """Make the vectors of these topic phrases known to ranking (`semantic.remember_phrases`): those stored,
+    and the others embedded now and stored for every later batch and worker; how many were embedded.
+
+    A profile's topic vectors so stay cached until the profile changes: a new phrase is a new row."""
+    wanted = {hashlib.sha256(p.encode()).hexdigest(): p for p in dict.fromkeys(t.strip() for t in phrases) if p}
+    if not wanted:
+        return 0
+    rows = session.execute(select(PhraseEmbedding.key, PhraseEmbedding.embedding).where(
+        PhraseEmbedding.key.in_(list(wanted)), PhraseEmbedding.version == EMBED_VERSION)).all()
+    semantic.remember_phrases({wanted[key]: blob for key, blob in rows})
+    missing = [key for key in wanted if key not in {r.key for r in rows}]
+    embedder = get_embedder() if missing else None
+    if embedder is None:
+        return 0
+    blobs = [to_bytes(v) for v in embedder.embed([wanted[k] for k in missing])]
+    semantic.remember_phrases({wanted[k]: b for k, b in zip(missing, blobs)})
+    with Session(session.get_bind()) as aside, aside.begin():  # stored at once, apart from the caller's work
+        statement = insert_for(aside, PhraseEmbedding.__table__)
+        aside.execute(statement.on_conflict_do_update(
+            index_elements=["key"], set_={"embedding": statement.excluded.embedding,
+                                          "version": statement.excluded.version}),
+            [{"key": k, "phrase": wanted[k], "version": EMBED_VERSION, "embedding": b} for k, b in zip(missing, blobs)])
+    return len(missing)

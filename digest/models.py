@@ -74,6 +74,17 @@ class Source(Base):
     created_at: Mapped[dt.datetime]
 
 
+class PhraseEmbedding(Base):
+    """A topic phrase's sentence embedding, shared by every profile that names it (ranking.semantic)."""
+
+    __tablename__ = "phrase_embeddings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of the phrase as written
+    phrase: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(SmallInteger)
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Paper(Base):
     """One work, whatever source or version it arrived from (key = canonical id)."""
 

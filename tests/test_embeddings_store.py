@@ -108,3 +108,19 @@ def test_rows_from_before_embeddings_existed_are_filled_after_the_upgrade(tmp_pa
         candidates, _ = editions.get_candidates(session, NOW, 3)
     assert len(candidates) == 1 and candidates[0].embedding is not None
     assert same_vectors(stored(url))
+
+
+def test_topic_phrase_vectors_are_stored_once_and_reused_by_later_batches(db_url):
+    from digest.models import PhraseEmbedding
+    from digest.ranking import semantic
+
+    phrases = ["graph neural networks", " graph neural networks ", "sourdough bread baking"]
+    with session_factory(db_url)() as session:
+        assert embeddings.load_phrases(session, phrases) == 2  # the same phrase, spaced differently, is one
+    semantic._PHRASES.clear()  # a new worker: nothing in memory
+    with session_factory(db_url)() as session:
+        assert embeddings.load_phrases(session, phrases) == 0  # all stored: the model is not run
+        assert session.scalar(select(func.count()).select_from(PhraseEmbedding)) == 2
+    got = semantic.phrase_vectors(["graph neural networks"])[0]
+    fresh = get_embedder().run(["graph neural networks"])[0].astype(np.float32)
+    assert float(got @ fresh) > 0.999

@@ -185,6 +185,7 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
                 and not announcements.is_before_window(c.announce_type, c.first_announced_at, since)]
         half_life = settings.recency_half_life_hours * (7 if window == WEEKLY_WINDOW_DAYS else 1)
         profiles = [profile_of(s, rated.get(s.id)) for s in members]
+        embeddings.load_phrases(session, (t for p in profiles for t in p.topics))  # their stored topic vectors
         picks = ranking.rank(profiles, pool, now, already_sent=sent, half_life_hours=half_life)
         for subscriber in members:
             chosen = picks.get(subscriber.id, [])

@@ -32,6 +32,7 @@ ingest); a missing one is computed here when the model loads
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,8 @@ AUTHOR_WEIGHT = 0.1
 TOPIC_OWN_WEIGHT = 0.8  # a topic's own nearest papers, relative to the whole profile's
 LIKED_WEIGHT, DISLIKED_WEIGHT = 1.0, 0.25
 
-_PHRASES: dict[str, np.ndarray] = {}
+PHRASES_KEPT = 100_000  # topic phrase vectors a process keeps (float16: about 77 MB)
+_PHRASES: OrderedDict[str, np.ndarray] = OrderedDict()
 _PHRASES_LOCK = threading.Lock()
 
 
@@ -63,7 +65,14 @@ def remember_phrases(vectors: dict[str, bytes]) -> None:
     with _PHRASES_LOCK:
         for phrase, blob in vectors.items():
             if blob:
-                _PHRASES[phrase] = embed.from_bytes(blob).astype(np.float32)
+                _keep(phrase, embed.from_bytes(blob))
+
+
+def _keep(phrase: str, vector: np.ndarray) -> None:
+    _PHRASES[phrase] = np.asarray(vector, dtype=np.float16)
+    _PHRASES.move_to_end(phrase)
+    while len(_PHRASES) > PHRASES_KEPT:
+        _PHRASES.popitem(last=False)
 
 
 def phrase_vectors(phrases: list[str]) -> np.ndarray | None:
@@ -74,11 +83,15 @@ def phrase_vectors(phrases: list[str]) -> np.ndarray | None:
         embedder = embed.get_embedder()
         if embedder is None:
             return None
-        made = embedder.embed(missing).astype(np.float32)
+        made = embedder.embed(missing)
         with _PHRASES_LOCK:
-            _PHRASES.update(zip(missing, made))
+            for phrase, vector in zip(missing, made):
+                _keep(phrase, vector)
     with _PHRASES_LOCK:
-        return np.stack([_PHRASES[p] for p in phrases]) if phrases else np.zeros((0, embed.EMBED_DIM), np.float32)
+        found = [_PHRASES.get(p) for p in phrases]
+    if any(v is None for v in found):  # pushed out by a huge call: embed them again
+        return phrase_vectors(phrases) if len(phrases) < PHRASES_KEPT else None
+    return np.stack(found).astype(np.float32) if phrases else np.zeros((0, embed.EMBED_DIM), np.float32)
 
 
 @dataclass

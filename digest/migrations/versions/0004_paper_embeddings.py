@@ -1,4 +1,4 @@
-"""stored sentence embeddings per paper
+"""stored sentence embeddings per paper, and of topic phrases
 
 Revision ID: 0004
 Revises: 0003
@@ -19,9 +19,17 @@ def upgrade() -> None:
     with op.batch_alter_table('papers') as batch:
         batch.add_column(sa.Column('embedding', sa.LargeBinary(), nullable=True))
         batch.add_column(sa.Column('embedding_version', sa.SmallInteger(), nullable=True))
+    op.create_table(
+        'phrase_embeddings',
+        sa.Column('key', sa.String(length=64), primary_key=True),
+        sa.Column('phrase', sa.Text(), nullable=False),
+        sa.Column('version', sa.SmallInteger(), nullable=False),
+        sa.Column('embedding', sa.LargeBinary(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('phrase_embeddings')
     with op.batch_alter_table('papers') as batch:
         batch.drop_column('embedding_version')
         batch.drop_column('embedding')
