@@ -34,11 +34,13 @@ from pathlib import Path
 from benchdata import FEEDS, ROOT, real_papers, require
 
 NOW = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
+KNOWN = ROOT / "tests/fixtures/embeddings/all-archives_2024-11-28.npz"  # the capture's stored embeddings
 
 
 def load_papers(n: int = 2000):
     """Real papers: arXiv RSS captures, arXiv API entries, the seed listing; near-copies fill any gap."""
     from digest.ranking import Candidate
+    from digest.ranking.evaluate import attach_embeddings
     from digest.ranking.features import featurise
 
     texts = real_papers()
@@ -55,9 +57,13 @@ def load_papers(n: int = 2000):
             github_stars=int(rng.paretovariate(1.0) * 20) if rng.random() < 0.02 else 0,
             n_sources=rng.choice((1, 1, 1, 1, 2, 3)),
         ))
-    # What ingest stores beside each paper (not timed here: it is paid once per paper, when it is stored).
+    # What ingest stores beside each paper (not timed here: it is paid once per paper, when it is stored):
+    # ranking features and the sentence embedding (the capture's from tests/fixtures/embeddings, the rest
+    # computed now; a near-copy shares its original's vector, as the model gives it nearly the same one).
     features = featurise([(r["title"], r["abstract"], r["authors"]) for r in rows])
-    return [Candidate(**r, features=f) for r, f in zip(rows, features)]
+    originals = attach_embeddings([Candidate(i + 1, t, a) for i, (t, a, _, _) in enumerate(texts)], KNOWN)
+    return [Candidate(**r, features=f, embedding=originals[i % len(texts)].embedding)
+            for i, (r, f) in enumerate(zip(rows, features))]
 
 
 def phrase_vocabulary(papers, size: int = 3000) -> list[str]:
@@ -74,9 +80,12 @@ def phrase_vocabulary(papers, size: int = 3000) -> list[str]:
     return phrases[:size]
 
 
-def make_profiles(n: int, papers, seed: int = 1):
-    """Varied profiles: 1–4 Zipf-drawn topics, some free-text topics, categories, exclusions, follows."""
-    from digest.ranking import Profile
+def make_profiles(n: int, papers, seed: int = 1, topics_each: int = 0, liked_each: int = 0):
+    """Varied profiles: 1–4 Zipf-drawn topics (or exactly `topics_each`), some free-text topics, categories,
+    exclusions, follows; with `liked_each`, that many liked papers each, drawn from older papers (not in the
+    edition) whose embeddings are stored. The topics' vectors are made known first, as each delivery batch
+    loads them from phrase_embeddings (embeddings.load_phrases): embedding a phrase is not part of ranking."""
+    from digest.ranking import Example, Profile, semantic
     from digest.ranking.text import words
 
     rng = random.Random(seed)
@@ -85,8 +94,10 @@ def make_profiles(n: int, papers, seed: int = 1):
     cats = [c for p in papers for c in p.categories]
     authors = [a for p in papers for a in p.authors]
     profiles, sent = [], {}
+    older = [Example(10**7 + p.paper_id, p.title, p.abstract, p.authors, p.categories, embedding=p.embedding)
+             for p in papers[:1500]] if liked_each else []
     for sid in range(1, n + 1):
-        topics = rng.choices(vocab, weights, k=rng.choice((1, 1, 2, 2, 3, 3, 4)))
+        topics = rng.choices(vocab, weights, k=topics_each or rng.choice((1, 1, 2, 2, 3, 3, 4)))
         if rng.random() < 0.05:  # a free-text topic of their own
             w = words(rng.choice(papers).title)
             topics.append(" ".join(rng.sample(w, min(len(w), rng.choice((2, 3))))))
@@ -97,9 +108,11 @@ def make_profiles(n: int, papers, seed: int = 1):
                           for _ in range(rng.choice((1, 2)))) if rng.random() < 0.1 else (),
             authors=tuple(rng.sample(authors, rng.choice((1, 2, 3)))) if rng.random() < 0.1 else (),
             max_papers=20, min_score=0.3 if rng.random() < 0.2 else 0.0,
+            liked=tuple(rng.sample(older, liked_each)) if liked_each else (),
         ))
         if rng.random() < 0.2:
             sent[sid] = {rng.randint(1, len(papers)) for _ in range(rng.randint(1, 10))}
+    semantic.phrase_vectors(list(dict.fromkeys(t.strip() for p in profiles for t in p.topics)))
     return profiles, sent
 
 
@@ -141,14 +154,14 @@ def rss_mb(field: str = "VmRSS") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(n: int, repeats: int, naive: bool) -> dict:
+def child(n: int, repeats: int, naive: bool, topics_each: int = 0, liked_each: int = 0) -> dict:
     """Per repeat: a cold call (no vectorised edition cached), then, for ours, a warm call (the same candidates
     again, as the next delivery batch does) and writing every subscriber's Picks and reasons from it."""
     from digest.ranking import rank
     from digest.ranking.edition import clear_edition_cache
 
     papers = load_papers()
-    profiles, sent = make_profiles(n, papers)
+    profiles, sent = make_profiles(n, papers, topics_each=topics_each, liked_each=liked_each)
     before = rss_mb()
     got = {"n": n, "times": [], "warm": [], "materialise": [], "rss_before_mb": before, "peak_mb": 0.0,
            "peak_all_mb": 0.0}
@@ -185,8 +198,9 @@ def reset_peak() -> None:
         pass
 
 
-def run_case(n: int, repeats: int, naive: bool = False) -> dict:
-    cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(repeats)] + (["--naive"] if naive else [])
+def run_case(n: int, repeats: int, naive: bool = False, topics_each: int = 0, liked_each: int = 0) -> dict:
+    cmd = [sys.executable, __file__, "--child", str(n), "--repeats", str(repeats), "--topics", str(topics_each),
+           "--liked", str(liked_each)] + (["--naive"] if naive else [])
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     if done.returncode:  # the child's own one-line reason (no data, say), not a CalledProcessError traceback
         sys.exit(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"bench: child exited {done.returncode}")
@@ -200,15 +214,18 @@ def main() -> None:
     parser.add_argument("--naive-repeats", type=int, default=3)
     parser.add_argument("--child", type=int)
     parser.add_argument("--naive", action="store_true")
+    parser.add_argument("--topics", type=int, default=0, help="exactly this many topics per profile (0: 1–4)")
+    parser.add_argument("--liked", type=int, default=0, help="liked papers per profile")
+    parser.add_argument("--no-quality", action="store_true", help="skip the quality harnesses")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.repeats, args.naive)))
+        print(json.dumps(child(args.child, args.repeats, args.naive, args.topics, args.liked)))
         return
     print(f"2,000 candidate papers, top 20 each; seconds = median of {args.repeats}; peak = max RSS during the call")
     print("cold = no vectorised edition cached (the targets); warm = the same candidates again (a later batch)")
     medians = {}
     for n in (int(s) for s in args.sizes.split(",")):
-        got = run_case(n, args.repeats)
+        got = run_case(n, args.repeats, topics_each=args.topics, liked_each=args.liked)
         medians[n] = statistics.median(got["times"])
         print(f"{n:>8,} subscribers: cold {medians[n]:6.3f} s (min {min(got['times']):.3f}, first in process "
               f"{got['times'][0]:.3f})  peak {got['peak_mb']:5.0f} MB (inputs {got['rss_before_mb']:.0f} MB)  "
@@ -224,12 +241,38 @@ def main() -> None:
             marginal = (medians[big] - medians[1000]) / (big - 1000)
             print(f"   per extra subscriber: ours {marginal * 1e3:.3f} ms (1,000 → {big:,}), naive "
                   f"{naive / 1000 * 1e3:.2f} ms = {naive / 1000 / marginal:.0f}x")
-    from digest.ranking.evaluate import report
+    if not args.no_quality:
+        quality()
+
+
+def quality() -> None:
+    """The three harnesses on the real capture, and the weights of the mix, each varied alone."""
+    from digest.ranking import harness, semantic
+    from digest.ranking.edition import clear_edition_cache
+    from digest.ranking.evaluate import attach_embeddings, load_arxiv_rss, report
 
     paths = require(sorted((FEEDS / "arxiv-rss-new").glob("all-archives_2024-11-28_part*.xml")), "arXiv capture")
-    for name, figures in report(paths).items():
-        print(f"quality {name:8s} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
-
+    print("quality, 37 profiles of arXiv taxonomy phrases, judged by arXiv's own categories:")
+    for name, figures in report(paths, known=KNOWN).items():
+        print(f"quality {name:14s} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+    print("the mix, one weight varied at a time (ours: the first line of each):")
+    for name, values in (("LEXICAL_WEIGHT", (0.2, 0.0, 0.1, 0.3, 0.5)), ("CATEGORY_WEIGHT", (0.25, 0.0, 0.15, 0.35)),
+                         ("PRF_WEIGHT", (1.0, 0.0, 0.5, 2.0)), ("TOPIC_OWN_WEIGHT", (0.8, 0.0, 1.0)),
+                         ("SEMANTIC_FLOOR", (0.3, 0.2, 0.35))):
+        default = getattr(semantic, name)
+        for value in values:
+            setattr(semantic, name, value)
+            clear_edition_cache()
+            figures = report(paths, known=KNOWN)["ours"]
+            print(f"  {name} = {value:<5} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+        setattr(semantic, name, default)
+    capture = attach_embeddings(load_arxiv_rss(paths), KNOWN)
+    library = harness.library_harness(capture)
+    print("library (8 liked papers of a category, nothing else; P@10): "
+          + "  ".join(f"{k} {v:.3f}" for k, v in library.items()))
+    curve = harness.simulated_reader(capture)
+    print("simulated reader, P@10 by edition: " + " → ".join(f"{p:.3f}" for p in curve)
+          + f"  (rise {curve[-1] - curve[0]:+.3f})")
 
 if __name__ == "__main__":
     main()

@@ -84,9 +84,17 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
     Each group is scored for all the queries probing it at once (one small product); the scores land in a
     queries × (probes × largest group) buffer, so the best `depth` of a query are chosen across all the
     groups it probed in one partition. `eligible(rows, papers, qx)` says which cells pass the floor."""
-    n_groups = len(clusters.members)
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
-    if not n_groups or not q.shape[0]:
+    if not q.shape[0]:
+        return empty
+    if exact:  # every paper: one product, no groups
+        papers = np.arange(vectors.shape[0])
+        qx = q @ vectors.T
+        score = qx + np.asarray(categories @ affinity.T, dtype=np.float32).T
+        score[~eligible(np.arange(q.shape[0]), papers, qx)] = -np.inf
+        return _best(score, np.broadcast_to(papers, score.shape), depth)
+    n_groups = len(clusters.members)
+    if not n_groups:
         return empty
     probes = n_groups if exact else min(PROBES, n_groups)
     near = q @ clusters.centres.T
@@ -113,9 +121,14 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
                     start = p * width
                     score[rows[at], start:start + papers.size] = got[at]
                     paper[rows[at], start:start + papers.size] = papers
+    return _best(score, paper, depth)
+
+
+def _best(score: np.ndarray, paper: np.ndarray, depth: np.ndarray):
+    """Per row its best `depth` finite cells: (row, paper, score)."""
     k = int(min(depth.max(initial=1), score.shape[1]))
     top = (np.argpartition(-score, k - 1, axis=1)[:, :k] if k < score.shape[1]
-           else np.tile(np.arange(score.shape[1]), (q.shape[0], 1)))
+           else np.tile(np.arange(score.shape[1]), (score.shape[0], 1)))
     got = np.take_along_axis(score, top, axis=1)
     keep = np.isfinite(got) & (np.arange(k)[None, :] < depth[:, None])
     r, j = np.nonzero(keep)

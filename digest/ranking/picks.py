@@ -124,6 +124,7 @@ class Explainer:
     def __init__(self, edition: Edition, compiled: Compiled, queries: Queries | None = None) -> None:
         self.edition, self.compiled, self.queries = edition, compiled, queries
         self._topic_parts: dict[int, tuple[str, list[str], str]] = {}
+        self._texts: dict[int, tuple[str, str, str]] = {}
         self.n = edition.n_papers
 
     def bulk_picks(self, rows: np.ndarray, starts: np.ndarray, counts: np.ndarray,
@@ -190,8 +191,7 @@ class Explainer:
     def _topic_reason(self, topic: str, topic_id: int, paper: int) -> tuple[str, list[str]]:
         """The topic as the paper words it ("matches your topic “x”: “as written”"); else, when the paper came
         by meaning, the abstract sentence closest to the topic; else the topic's words the paper has."""
-        title, abstract = (readable(t) for t in self.edition.texts[paper])
-        shown = f"{title}. {abstract}"
+        title, abstract, shown = self._shown(paper)
         phrase = quote_phrase(shown, topic)
         if phrase is not None:
             if fold(phrase).lower() == fold(topic).lower():
@@ -204,6 +204,14 @@ class Explainer:
                     found_words(shown, topic))
         words = found_words(shown, topic)
         return f"matches your topic “{topic}” on: " + ", ".join(f"“{w}”" for w in words), words
+
+    def _shown(self, paper: int) -> tuple[str, str, str]:
+        """(title, abstract, both) as the reader sees them (LaTeX made readable), once per paper."""
+        got = self._texts.get(paper)
+        if got is None:
+            title, abstract = (readable(t) for t in self.edition.texts[paper])
+            got = self._texts[paper] = (title, abstract, f"{title}. {abstract}")
+        return got
 
     def _liked_part(self, row: int, paper: int) -> str:
         """Which liked paper this one is nearest to."""

@@ -5,16 +5,14 @@ words adjacent and in order (matched on stems, so "message-passing networks"
 answers the topic "message passing network"), and returns that stretch of the
 paper's text as written. `found_words` gives the topic words present, each as
 the paper spells it. `closest_sentence` names the abstract sentence nearest in
-meaning to a query vector (the sentences of a paper are embedded once per
-process and kept in a small cache), or, without a model, the sentence sharing
-the most topic words.
+meaning to a query vector, by the sentence vectors stored with the paper at
+ingest, or, without them, the sentence sharing the most topic words.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
+from functools import lru_cache
 
 import numpy as np
 
@@ -25,11 +23,9 @@ MAX_QUOTE = 220
 MAX_SENTENCES = 12  # an abstract's sentences that are embedded and may be quoted
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[“\"'])")
-_CACHE: OrderedDict[str, tuple[list[str], np.ndarray]] = OrderedDict()
-_CACHE_SIZE = 8192
-_LOCK = threading.Lock()
 
 
+@lru_cache(maxsize=4096)  # a paper's text is quoted for many readers and topics in one delivery batch
 def _spans(text: str) -> list[tuple[str, int, int]]:
     """(stem, start, end) of every word of the text, stop words included (they may sit inside a phrase)."""
     out = []
@@ -40,12 +36,25 @@ def _spans(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
+@lru_cache(maxsize=65536)
+def _topic_tokens(topic: str) -> tuple[str, ...]:
+    return tuple(tokens(topic))
+
+
+@lru_cache(maxsize=4096)
+def _content_spans(text: str) -> list[tuple[str, int, int]]:
+    return [s for s in _spans(text) if s[0]]
+
+
 def quote_phrase(text: str, topic: str) -> str | None:
     """The stretch of `text` where the topic's content words stand adjacent and in order, as written."""
-    wanted = tokens(topic)
+    wanted = _topic_tokens(topic)
     if not wanted:
         return None
-    spans = [s for s in _spans(text) if s[0]]
+    spans = _content_spans(text)
+    present = {s[0] for s in spans}
+    if not all(w in present for w in wanted):
+        return None
     for i in range(len(spans) - len(wanted) + 1):
         if all(spans[i + k][0] == w for k, w in enumerate(wanted)):
             # Adjacent in the text: at most a few characters (spaces, hyphens, stop words) between words.
@@ -56,7 +65,7 @@ def quote_phrase(text: str, topic: str) -> str | None:
 
 def found_words(text: str, topic: str) -> list[str]:
     """The topic's content words present in the text, each as the text spells it (first occurrence)."""
-    wanted = dict.fromkeys(tokens(topic))
+    wanted = dict.fromkeys(_topic_tokens(topic))
     seen: dict[str, str] = {}
     for s, start, end in _spans(text):
         if s in wanted and s not in seen:
@@ -64,6 +73,12 @@ def found_words(text: str, topic: str) -> list[str]:
     return [seen[w] for w in wanted if w in seen]
 
 
+@lru_cache(maxsize=4096)
+def _sentence_tokens(abstract: str) -> list[frozenset]:
+    return [frozenset(tokens(s)) for s in sentences(abstract)]
+
+
+@lru_cache(maxsize=4096)
 def sentences(abstract: str) -> list[str]:
     """The abstract's sentences (LaTeX already decoded), at most MAX_SENTENCES; the texts that are embedded."""
     parts = [s.strip() for s in _SENTENCE.split(abstract) if len(s.strip()) > 20]
@@ -78,31 +93,18 @@ def shorten(sentence: str, limit: int = MAX_QUOTE) -> str:
 
 
 def closest_sentence(abstract: str, query: np.ndarray | None, topic: str = "", stored: bytes | None = None) -> str:
-    """The abstract sentence nearest to the query vector, from the sentence vectors stored with the paper (or
-    embedded here and kept in a small cache); by shared topic words when no model loads."""
+    """The abstract sentence nearest to the query vector, by the sentence vectors stored with the paper
+    (`sentence_vectors`, computed at ingest); without them, the sentence sharing the most topic words (the
+    first on a tie). The model never runs here: reasons are written per subscriber, in delivery."""
     parts = sentences(abstract)
     if not parts:
         return ""
-    if len(parts) == 1:
-        return shorten(parts[0])
     if query is not None and stored and len(stored) == len(parts) * embed.EMBED_DIM * 2:
         vectors = np.frombuffer(stored, dtype="<f2").reshape(len(parts), embed.EMBED_DIM).astype(np.float32)
         return shorten(parts[int(np.argmax(vectors @ query))])
-    embedder = embed.get_embedder() if query is not None else None
-    if embedder is None:
-        wanted = set(tokens(topic))
-        return shorten(max(parts, key=lambda s: len(wanted & set(tokens(s)))))
-    with _LOCK:
-        hit = _CACHE.get(abstract)
-        if hit is not None:
-            _CACHE.move_to_end(abstract)
-    if hit is None:
-        hit = (parts, embedder.embed(parts).astype(np.float32))
-        with _LOCK:
-            _CACHE[abstract] = hit
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    return shorten(hit[0][int(np.argmax(hit[1] @ query))])
+    wanted = set(_topic_tokens(topic))
+    overlap = [len(wanted & words) for words in _sentence_tokens(abstract)]
+    return shorten(parts[overlap.index(max(overlap))])
 
 
 def sentence_vectors(embedder, abstracts: list[str]) -> list[bytes]:

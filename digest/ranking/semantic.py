@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from digest.ranking import embed, nearest
-from digest.ranking.text import follow_key
+from digest.ranking import embed, likes, nearest
+from digest.ranking.likes import DISLIKED_WEIGHT, LIKED_WEIGHT, unit  # noqa: F401 - part of this module's surface
 
 SEMANTIC_FLOOR = 0.3
 PRF_DEPTH, PRF_WEIGHT = 20, 1.0
@@ -48,16 +48,10 @@ LEXICAL_WEIGHT = 0.2
 CATEGORY_WEIGHT = 0.25
 AUTHOR_WEIGHT = 0.1
 TOPIC_OWN_WEIGHT = 0.8  # a topic's own nearest papers, relative to the whole profile's
-LIKED_WEIGHT, DISLIKED_WEIGHT = 1.0, 0.25
 
 PHRASES_KEPT = 100_000  # topic phrase vectors a process keeps (float16: about 77 MB)
 _PHRASES: OrderedDict[str, np.ndarray] = OrderedDict()
 _PHRASES_LOCK = threading.Lock()
-
-
-def unit(v: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return (v / np.maximum(norm, 1e-9)).astype(np.float32)
 
 
 def remember_phrases(vectors: dict[str, bytes]) -> None:
@@ -102,7 +96,13 @@ class SemanticEdition:
     ok: np.ndarray               # has a vector and speaks for its near-duplicate group
     categories: sparse.csr_matrix  # papers × exact categories (lower case)
     category_vocab: dict[str, int]
-    clusters: "nearest.Clusters"  # the papers grouped by meaning, for the inverted-file search
+    _clusters: "nearest.Clusters | None" = None  # the papers grouped by meaning (built on first large call)
+
+    @property
+    def clusters(self) -> "nearest.Clusters":
+        if self._clusters is None:
+            self._clusters = nearest.cluster(self.vectors, self.ok)
+        return self._clusters
 
 
 def edition_vectors(candidates, representative: np.ndarray) -> SemanticEdition | None:
@@ -132,7 +132,7 @@ def edition_vectors(candidates, representative: np.ndarray) -> SemanticEdition |
     cats = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, max(len(vocab), 1)))
     ok = have & representative
     vectors = unit(vectors) * ok[:, None]
-    return SemanticEdition(vectors, ok, cats, vocab, nearest.cluster(vectors, ok))
+    return SemanticEdition(vectors, ok, cats, vocab)
 
 
 @dataclass
@@ -149,7 +149,7 @@ class Queries:
     topic_cos: np.ndarray       # topic ids × papers: cosine of the phrase's own vector (the floor's test)
     topic_lexical: np.ndarray   # topic ids × papers: BM25 relevance (ranking.text), 0 under the lexical floor
     topic_table: tuple[np.ndarray, np.ndarray, np.ndarray]  # per topic its best papers: indptr, cols, rels
-    feedback: "_Feedback | None"  # liked and disliked examples per profile
+    feedback: "likes.Feedback | None"  # liked and disliked examples per profile
 
     def block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query vectors, CATEGORY_WEIGHT × category affinity) of these profiles."""
@@ -205,7 +205,7 @@ def compile_queries(profiles, compiled, edition) -> Queries | None:
         raw = np.zeros((0, embed.EMBED_DIM), np.float32)
     topics = _topic_side(raw, compiled, sem)
     active = (compiled.slots[:, 0] >= 0) if raw.size else np.zeros(n, bool)
-    liked = _feedback(profiles, edition)
+    liked = likes.compile_feedback(profiles, edition)
     from_likes = np.zeros(n, bool)
     if liked is not None:
         from_likes = liked.has_likes
@@ -244,7 +244,7 @@ def _topic_side(raw: np.ndarray, compiled, sem: SemanticEdition) -> _Topics:
         expanded = unit(raw + PRF_WEIGHT * unit(x[top].mean(axis=1)))
     own = expanded @ x.T + LEXICAL_WEIGHT * lexical
     depth = min(AFFINITY_DEPTH, n)
-    best = np.argsort(-own, axis=1, kind="stable")[:, :depth]
+    best = np.argpartition(-own, depth - 1, axis=1)[:, :depth] if depth < n else np.tile(np.arange(n), (k, 1))
     picked = sparse.csr_matrix((np.full(best.size, 1.0 / max(depth, 1), np.float32),
                                 (np.repeat(np.arange(k), depth), best.ravel())), shape=(k, n))
     affinity = np.asarray((picked @ sem.categories).todense(), dtype=np.float32)
@@ -254,82 +254,6 @@ def _topic_side(raw: np.ndarray, compiled, sem: SemanticEdition) -> _Topics:
     table = nearest.best_per_row(np.where(eligible, rel, -np.inf), nearest.TOPIC_DEPTH)
     return _Topics(expanded.astype(np.float32), affinity, cos, lexical, table)
 
-
-@dataclass
-class _Feedback:
-    signed: sparse.csr_matrix    # profiles × examples: LIKED_WEIGHT / n liked, −DISLIKED_WEIGHT / n disliked
-    shares: sparse.csr_matrix    # profiles × examples: 1 / n liked, −0.5 / n disliked (category affinity)
-    liked: sparse.csr_matrix     # profiles × examples, 1 where liked
-    has_likes: np.ndarray
-    any: np.ndarray              # has any feedback
-    vectors: np.ndarray          # examples × EMBED_DIM, unit
-    categories: sparse.csr_matrix  # examples × the edition's categories
-    authors: sparse.csr_matrix   # examples × papers: shares an author
-    examples: list
-
-
-def _example_vectors(examples: list, edition) -> np.ndarray:
-    """Unit vectors of distinct examples: the edition's own, a stored one, else embedded from the text."""
-    position = {pid: i for i, pid in enumerate(edition.paper_ids.tolist())}
-    out = np.zeros((len(examples), embed.EMBED_DIM), np.float32)
-    todo = []
-    for i, ex in enumerate(examples):
-        at = position.get(ex.paper_id) if ex.paper_id is not None else None
-        if at is not None and edition.semantic.ok[at]:
-            out[i] = edition.semantic.vectors[at]
-        elif ex.embedding:
-            out[i] = embed.from_bytes(ex.embedding)
-        elif ex.title or ex.abstract:
-            todo.append(i)
-    embedder = embed.get_embedder() if todo else None
-    if embedder is not None:
-        out[todo] = embedder.embed([embed.paper_text(examples[i].title, examples[i].abstract) for i in todo])
-    return unit(out)
-
-
-def _feedback(profiles, edition) -> _Feedback | None:
-    """Profiles × distinct examples (liked and disliked papers) and what the examples are: vectors, categories,
-    authors."""
-    n = len(profiles)
-    rows = [i for i, p in enumerate(profiles) if p.liked or p.disliked]
-    if not rows:
-        return None
-    owner, weight, flat = [], [], []
-    for sign in (LIKED_WEIGHT, -DISLIKED_WEIGHT):
-        groups = [(i, profiles[i].liked if sign > 0 else profiles[i].disliked) for i in rows]
-        groups = [(i, g) for i, g in groups if g]
-        sizes = [len(g) for _, g in groups]
-        flat += [ex for _, g in groups for ex in g]
-        owner.append(np.repeat([i for i, _ in groups], sizes).astype(np.int64))
-        weight.append(np.repeat([sign / k for k in sizes], sizes).astype(np.float32))
-        if sign > 0:
-            n_liked = len(flat)
-    # Distinct examples: a stored paper by its id, an imported entry by its text.
-    ids = np.fromiter((-1 if ex.paper_id is None else ex.paper_id for ex in flat), np.int64, len(flat))
-    text_keys: dict = {}
-    for k in np.flatnonzero(ids < 0).tolist():
-        ids[k] = -1 - text_keys.setdefault((flat[k].title, flat[k].abstract), len(text_keys))
-    distinct, first, col = np.unique(ids, return_index=True, return_inverse=True)
-    examples = [flat[k] for k in first.tolist()]
-    r, e, w = np.concatenate(owner), col.ravel().astype(np.int64), np.concatenate(weight)
-    shape = (n, len(examples))
-    signed = sparse.csr_matrix((w, (r, e)), shape=shape)
-    liked_part = np.arange(w.size) < n_liked
-    shares = sparse.csr_matrix((np.where(liked_part, w / LIKED_WEIGHT, w / DISLIKED_WEIGHT * 0.5), (r, e)), shape=shape)
-    liked = sparse.csr_matrix((np.ones(int(liked_part.sum()), np.float32), (r[liked_part], e[liked_part])), shape=shape)
-    vocab = edition.semantic.category_vocab
-    cat_pairs = [(k, vocab[c]) for k, ex in enumerate(examples)
-                 for c in dict.fromkeys(x.strip().lower() for x in ex.categories) if c in vocab]
-    ex_cats = sparse.csr_matrix((np.ones(len(cat_pairs), np.float32), tuple(zip(*cat_pairs)) or ([], [])),
-                                shape=(len(examples), max(len(vocab), 1)))
-    author_pairs = [(k, c) for k, ex in enumerate(examples) for c in edition.author_rows(
-        [key for key in map(follow_key, ex.authors) if key]).tolist() if c >= 0]
-    ex_authors = sparse.csr_matrix((np.ones(len(author_pairs), np.float32), tuple(zip(*author_pairs)) or ([], [])),
-                                   shape=(len(examples), edition.author_hashes.size))
-    has_likes = np.diff(liked.indptr) > 0
-    return _Feedback(signed, shares, liked, has_likes, np.diff(signed.indptr) > 0,
-                     _example_vectors(examples, edition), ex_cats,
-                     sparse.csr_matrix((ex_authors @ edition.paper_authors) > 0, dtype=np.float32), examples)
 
 
 LIKED = -4  # slot marker: brought in by the reader's liked papers, close to none of their topics
