@@ -26,7 +26,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from digest.db import insert_for
 from digest.models import Paper, PhraseEmbedding
-from digest.ranking import semantic
+from digest.latex import readable
+from digest.ranking import quotes, semantic
 from digest.ranking.embed import EMBED_VERSION, get_embedder, paper_text, to_bytes
 
 CHUNK = 256  # papers per read → embed → store round (about 6 s of model time)
@@ -57,9 +58,9 @@ def fill_missing(factory: sessionmaker, since: dt.datetime | None = None) -> int
                                    .where(stale, recent, Paper.id > after).order_by(Paper.id).limit(CHUNK)).all()
         if not rows:
             return done
-        vectors = embedder.embed([paper_text(r.title, r.abstract or "") for r in rows])
+        blobs = _compute(embedder, [(r.title, r.abstract or "") for r in rows])
         with factory.begin() as session:
-            done += _store(session, [(r.id, r.content_hash, to_bytes(v)) for r, v in zip(rows, vectors)])
+            done += _store(session, [(r.id, r.content_hash, *b) for r, b in zip(rows, blobs)])
         after = rows[-1].id
 
 
@@ -71,32 +72,47 @@ def fill_papers(session: Session, papers: list[Paper]) -> int:
     todo = [p for p in papers if not is_current(p)] if embedder is not None else []
     for start in range(0, len(todo), CHUNK):
         chunk = todo[start: start + CHUNK]
-        blobs = [to_bytes(v) for v in embedder.embed([paper_text(p.title, p.abstract or "") for p in chunk])]
+        blobs = _compute(embedder, [(p.title, p.abstract or "") for p in chunk])
         with Session(session.get_bind()) as aside, aside.begin():
-            _store(aside, [(p.id, p.content_hash, blob) for p, blob in zip(chunk, blobs)])
-        for paper, blob in zip(chunk, blobs):
+            _store(aside, [(p.id, p.content_hash, *b) for p, b in zip(chunk, blobs)])
+        for paper, (blob, sentences) in zip(chunk, blobs):
             set_committed_value(paper, "embedding", blob)
+            set_committed_value(paper, "sentence_embeddings", sentences)
             set_committed_value(paper, "embedding_version", EMBED_VERSION)
     return len(todo)
 
 
-def _store(session: Session, rows: list[tuple[int, str, bytes]]) -> int:
-    """Store (id, content_hash, blob) rows whose content_hash is still the one embedded; how many were stored."""
+def _compute(embedder, texts: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """(paper vector, its abstract's sentence vectors) per (title, abstract), as stored."""
+    vectors = embedder.embed([paper_text(title, abstract) for title, abstract in texts])
+    sentences = quotes.sentence_vectors(embedder, [readable(abstract) for _, abstract in texts])
+    return [(to_bytes(v), s) for v, s in zip(vectors, sentences)]
+
+
+def current_sentences(paper: Paper) -> bytes | None:
+    return paper.sentence_embeddings if is_current(paper) else None
+
+
+def _store(session: Session, rows: list[tuple[int, str, bytes, bytes]]) -> int:
+    """Store (id, content_hash, blob, sentence blob) rows whose content_hash is still the one embedded; how many
+    were stored."""
     if session.get_bind().dialect.name == "postgresql":
         # One statement over three arrays. Rows another worker is storing right now are skipped, not waited
         # for: it writes the same bytes, and two workers locking rows in different orders could deadlock.
         result = session.execute(text(
-            "UPDATE papers SET embedding = v.blob, embedding_version = :version "
-            "FROM unnest(CAST(:ids AS integer[]), CAST(:hashes AS varchar[]), CAST(:blobs AS bytea[])) "
-            "AS v(id, hash, blob) WHERE papers.id = v.id AND papers.content_hash = v.hash "
+            "UPDATE papers SET embedding = v.blob, sentence_embeddings = v.sentences, embedding_version = :version "
+            "FROM unnest(CAST(:ids AS integer[]), CAST(:hashes AS varchar[]), CAST(:blobs AS bytea[]), "
+            "CAST(:sentences AS bytea[])) "
+            "AS v(id, hash, blob, sentences) WHERE papers.id = v.id AND papers.content_hash = v.hash "
             "AND papers.id IN (SELECT id FROM papers WHERE id = ANY(CAST(:ids AS integer[])) FOR UPDATE SKIP LOCKED)"),
             {"ids": [r[0] for r in rows], "hashes": [r[1] for r in rows], "blobs": [r[2] for r in rows],
-             "version": EMBED_VERSION})
+             "sentences": [r[3] for r in rows], "version": EMBED_VERSION})
         return result.rowcount or 0
     table = Paper.__table__
     statement = (update(table).where(and_(table.c.id == bindparam("pid"), table.c.content_hash == bindparam("hash")))
-                 .values(embedding=bindparam("blob"), embedding_version=EMBED_VERSION))
-    result = session.execute(statement, [{"pid": i, "hash": h, "blob": b} for i, h, b in rows])
+                 .values(embedding=bindparam("blob"), sentence_embeddings=bindparam("sentences"),
+                         embedding_version=EMBED_VERSION))
+    result = session.execute(statement, [{"pid": i, "hash": h, "blob": b, "sentences": s} for i, h, b, s in rows])
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
 

@@ -123,6 +123,9 @@ class Paper(Base):
     # however old the paper (a liked paper is ranked by its vector), unlike the features.
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     embedding_version: Mapped[int | None] = mapped_column(SmallInteger)
+    # The abstract's sentences embedded (ranking.quotes.sentences, float16 × 384 each), stored with `embedding`:
+    # a reason names the sentence closest to the reader's topic without running the model.
+    sentence_embeddings: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
     __table_args__ = (Index("ix_papers_first_seen_at", "first_seen_at"), Index("ix_papers_revised_at", "revised_at"))
 

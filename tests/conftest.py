@@ -7,9 +7,17 @@ name, so several runs on one machine do not see each other's rows or tasks.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from helpers import PG_ADMIN_URL, REDIS_URL, RUN_ID, SmtpHandler, _truncate, free_port, make_env
+from helpers import FIXTURES, PG_ADMIN_URL, REDIS_URL, RUN_ID, SmtpHandler, _truncate, free_port, make_env
+
+# The captured arXiv day's vectors (papers and their sentences), computed once by the shipped model
+# (tools/embed_fixtures.py): tests that ingest or rank it, in this process or in the digest processes they
+# start, look them up instead of running the model over 1,504 abstracts. Any other text is embedded for real.
+os.environ.setdefault("DIGEST_EMBEDDINGS_KNOWN",
+                      str(FIXTURES.parent / "embeddings" / "all-archives_2024-11-28.npz"))
 
 
 def _check_services() -> list[str]:

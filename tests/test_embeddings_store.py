@@ -93,8 +93,8 @@ def test_a_vector_of_a_text_changed_meanwhile_is_not_stored(sqlite_settings):
         session.execute(update(Paper).values(embedding=None, embedding_version=None))
         first = session.scalar(select(Paper).order_by(Paper.id).limit(1))
         blob = bytes(768)
-        assert embeddings._store(session, [(first.id, first.content_hash + "-old", blob)]) == 0
-        assert embeddings._store(session, [(first.id, first.content_hash, blob)]) == 1
+        assert embeddings._store(session, [(first.id, first.content_hash + "-old", blob, b"")]) == 0
+        assert embeddings._store(session, [(first.id, first.content_hash, blob, b"")]) == 1
     with factory() as session:
         assert session.scalar(select(func.count()).where(Paper.embedding_version == EMBED_VERSION)) == 1
 
@@ -124,3 +124,20 @@ def test_topic_phrase_vectors_are_stored_once_and_reused_by_later_batches(db_url
     got = semantic.phrase_vectors(["graph neural networks"])[0]
     fresh = get_embedder().run(["graph neural networks"])[0].astype(np.float32)
     assert float(got @ fresh) > 0.999
+
+
+def test_each_abstract_sentence_is_stored_embedded_for_the_closest_sentence_reason(settings):
+    from digest.latex import readable
+    from digest.ranking import quotes
+
+    jobs.run_ingest(settings, [SourceSpec("cs.AI", str(THREE_ITEMS), "arxiv-rss")], NOW)
+    with session_factory(settings.database_url)() as session:
+        rows = session.execute(select(Paper.abstract, Paper.sentence_embeddings)).all()
+    assert len(rows) == 3
+    topic = get_embedder().run(["large language model agents"])[0].astype(np.float32)
+    for abstract, blob in rows:
+        parts = quotes.sentences(readable(abstract))
+        assert len(blob) == len(parts) * 768
+        fresh = get_embedder().run(parts).astype(np.float32)
+        assert quotes.closest_sentence(readable(abstract), topic, stored=blob) == \
+            quotes.shorten(parts[int(np.argmax(fresh @ topic))])

@@ -229,14 +229,19 @@ def write(variant: str, src: Path, out: Path) -> Path:
 
 
 def write_known(out: Path) -> None:
-    """known.npz: the built model's vectors of the bundled seed papers, as ingest stores their text."""
+    """known.npz: the built model's vectors of the bundled seed papers and their abstracts' sentences, as
+    ingest embeds them."""
     sys.path.insert(0, str(ROOT))
     from digest.ranking import embed
     from digest.sources import parse
 
     seeds = ROOT / "seeds" / "papers.json"
     entries = parse("listing", seeds.read_bytes(), origin=str(seeds)).entries
-    texts = [embed.paper_text(e.title, e.abstract) for e in entries]
+    from digest.latex import readable
+    from digest.ranking.quotes import sentences
+
+    texts = list(dict.fromkeys([embed.paper_text(e.title, e.abstract) for e in entries]
+                               + [s for e in entries for s in sentences(readable(e.abstract))]))
     embedder = embed.Embedder(out / MODEL_NAME, out / "tokenizer.json", known=None)
     embed.write_known(out / "known.npz", texts, embedder.run(texts))
 

@@ -55,7 +55,8 @@ def _load(session: Session, name: str, column, since: dt.datetime):
     if cached is not None and cached[0] == key:
         return cached[1]
     papers = session.scalars(select(Paper).where(in_window).order_by(Paper.id)
-                             .options(undefer(Paper.features), undefer(Paper.embedding))).all()
+                             .options(undefer(Paper.features), undefer(Paper.embedding),
+                                      undefer(Paper.sentence_embeddings))).all()
     fill_papers(session, papers)  # papers stored before their features existed, or with an older version
     embeddings.fill_papers(session, papers)  # papers from before the model shipped (or while none loaded)
     candidates = [candidate_of(p) for p in papers]
@@ -74,6 +75,7 @@ def candidate_of(p: Paper) -> ranking.Candidate:
                              p.announced_at or p.first_seen_at, p.upvotes or 0, github_stars=p.github_stars or 0,
                              n_sources=max(len(p.source_names or ()), 1), comments=p.comments or 0,
                              features=p.features, embedding=embeddings.current_embedding(p),
+                             sentences=embeddings.current_sentences(p),
                              announce_type=announce_type, first_announced_at=first)
 
 

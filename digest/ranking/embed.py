@@ -98,6 +98,10 @@ class Embedder:
         self.model = Path(model)
         self.variant = self.session.get_modelmeta().custom_metadata_map.get("variant", "unnamed")
         self._known = _load_known(known) if known else {}
+        # More precomputed vectors (written by embed.write_known), e.g. a corpus embedded once elsewhere; the
+        # test suite points this at its captured feeds' vectors.
+        for extra in filter(None, os.environ.get("DIGEST_EMBEDDINGS_KNOWN", "").split(os.pathsep)):
+            self._known.update(_load_known(Path(extra)))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float16 vectors [len(texts), EMBED_DIM], in the order given; known texts are looked up."""

@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table('papers') as batch:
         batch.add_column(sa.Column('embedding', sa.LargeBinary(), nullable=True))
         batch.add_column(sa.Column('embedding_version', sa.SmallInteger(), nullable=True))
+        batch.add_column(sa.Column('sentence_embeddings', sa.LargeBinary(), nullable=True))
     op.create_table(
         'phrase_embeddings',
         sa.Column('key', sa.String(length=64), primary_key=True),
@@ -31,5 +32,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('phrase_embeddings')
     with op.batch_alter_table('papers') as batch:
+        batch.drop_column('sentence_embeddings')
         batch.drop_column('embedding_version')
         batch.drop_column('embedding')
