@@ -42,7 +42,8 @@ KNOWN_FILE = MODEL_DIR / "known.npz"
 MAX_TOKENS = 128   # what all-MiniLM-L6-v2 was trained on; title and the abstract's opening
 BATCH = 1          # texts per model call (bench/embed.py): one needs no padding, is the cheapest in CPU, and
                    # makes a vector depend on its text alone (int8 activations are scaled per call)
-THREADS = 2        # onnxruntime intra-op threads (bench/embed.py)
+THREADS = 1        # onnxruntime intra-op threads: on 2 busy cores one is as fast as two for 80 % of the CPU, and
+                   # a worker process per core (Celery's default) then never oversubscribes (bench/embed.py)
 _DTYPE = np.dtype("<f2")
 
 
