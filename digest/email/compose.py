@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from digest import ranking
 from digest.config import Settings
 from digest.email import message, render
-from digest.tokens import make_paper_token, make_token
+from digest.tokens import make_edition_token, make_paper_token, make_token
 
 if TYPE_CHECKING:  # the rows are only read, never queried: email/ stays free of the database layer
     from digest.models import Digest, Paper, Subscriber
@@ -27,11 +27,14 @@ def message_id(digest: Digest, settings: Settings) -> str:
 def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],
                   papers: dict[int, Paper], edition: render.EditionRenderer | None = None,
                   updated: list[ranking.Pick] = ()) -> render.DigestContent:
-    """What the subscriber's email shows: shared paper cards, their reasons, the Updated block, signed links."""
+    """What the subscriber's email shows: shared paper cards, their reasons, the Updated block, signed links
+    (the edition's web page, feedback, preferences, unsubscribe)."""
     key = settings.signing_key()
     card = edition.card_for if edition is not None else render.paper_card
     return render.DigestContent(
         email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
+        followed=tuple(getattr(subscriber, "authors", None) or ()),
+        view_url=f"{settings.base_url}/edition/{make_edition_token(key, subscriber.id, edition_date)}",
         cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic,
                            *feedback_urls(settings.base_url, key, subscriber.id, p.paper_id)) for p in picks],
         updated=[render.Card(card(papers[p.paper_id]), p.reason) for p in updated],
