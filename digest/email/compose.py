@@ -68,19 +68,22 @@ def message_bytes(settings: Settings, digest: Digest, subscriber: Subscriber, co
     return message.build_bytes(rendered, envelope, settings.dkim)
 
 
-_EDITION: tuple[float, render.EditionRenderer] | None = None
+_EDITIONS: dict[bool, tuple[float, render.EditionRenderer]] = {}  # by web
 EDITION_MAX_AGE = 3600.0
 EDITION_MAX_CARDS = 20_000
+WEB_BUDGET = 10**9  # a web page is not clipped like a mail: every card, whole abstracts
 
 
-def shared_edition() -> render.EditionRenderer:
+def shared_edition(web: bool = False) -> render.EditionRenderer:
     """The process's edition renderer: batches in one worker share the inlined shell and cards.
 
     Cards are keyed by paper id and checked against the paper's content hash,
     so an edited paper is re-rendered; the cache is dropped hourly or when large.
+    `web=True`: the web edition's renderer (a stylesheet, no inlining, no size budget).
     """
-    global _EDITION
     now = time.monotonic()
-    if _EDITION is None or now - _EDITION[0] > EDITION_MAX_AGE or len(_EDITION[1].cards) > EDITION_MAX_CARDS:
-        _EDITION = (now, render.EditionRenderer())
-    return _EDITION[1]
+    kept = _EDITIONS.get(web)
+    if kept is None or now - kept[0] > EDITION_MAX_AGE or len(kept[1].cards) > EDITION_MAX_CARDS:
+        kept = _EDITIONS[web] = (now, render.EditionRenderer(budget=WEB_BUDGET, web=True) if web else
+                                 render.EditionRenderer())
+    return kept[1]

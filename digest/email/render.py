@@ -92,12 +92,13 @@ def edition_label(edition_date: dt.date) -> str:
 class EditionRenderer:
     """Inlines the shell and each paper card once per edition; assembles each subscriber's email cheaply.
 
-    `inline=False` skips premailer: the same pieces styled by the stylesheet alone (the web edition).
+    `web=True`: the edition as a web page: the same pieces styled by the stylesheet alone (no premailer),
+    and a footer without the reader's address or their preferences and unsubscribe links.
     """
 
-    def __init__(self, budget: int = HTML_BUDGET, inline: bool = True):
+    def __init__(self, budget: int = HTML_BUDGET, web: bool = False):
         self.budget = budget
-        self.inline = inline
+        self.web = web
         # A random marker: feed text cannot forge a hole or a section boundary.
         self._nonce = "z" + secrets.token_hex(8)
         self._holes = re.compile(f"{self._nonce}([a-z0-9_]+?){self._nonce}")  # holes may touch
@@ -125,12 +126,13 @@ class EditionRenderer:
         return environment().get_template(f"email/digest/{template}").render(context)
 
     def _styled(self, html: str) -> str:
-        return inline_css(html) if self.inline else html
+        return html if self.web else inline_css(html)
 
     def _shell(self) -> None:
         names = ("title", "headline", "view", "cards", "email", "preferences_url", "unsubscribe_url")
         holes = {n: self._hole(n) for n in names}
-        self._html["shell"] = Piece(self._styled(self._render("body.html", **holes)), self._holes, ascii_only=True)
+        self._html["shell"] = Piece(self._styled(self._render("body.html", web=self.web, **holes)), self._holes,
+                                    ascii_only=True)
         self._text["shell"] = Piece(self._render("body.txt", **holes), self._holes)
         self._text["topic"] = Piece(self._render("topic.txt", topic=self._hole("topic")), self._holes)
         self._text["updated"] = Piece(self._render("updated.txt"), self._holes)
@@ -255,17 +257,26 @@ class EditionRenderer:
             sizes.pop()
         return blocks, limit
 
+    def _groups(self, content: DigestContent) -> tuple[list, frozenset[str]]:
+        """The cards (prepared) grouped under their topics, then the Updated block; the reader's follow keys."""
+        self.prepare(c.paper for c in (*content.cards, *content.updated))
+        groups = group_cards(content.cards, content.topics) + ([(UPDATED, content.updated)] if content.updated else [])
+        return groups, follow_keys(content.followed) if content.followed else frozenset()
+
+    def cards_html(self, content: DigestContent) -> str:
+        """Only the cards, with their topic headings and whole abstracts (an entry of the web feed)."""
+        groups, follows = self._groups(content)
+        return "\n".join(h + c for h, c in self._cards_html(groups, ABSTRACT_LEVELS[0], follows))
+
     def assemble(self, content: DigestContent) -> Rendered:
         """Subject, text and inlined HTML for one subscriber, from the cached pieces."""
-        self.prepare(c.paper for c in (*content.cards, *content.updated))
+        groups, follows = self._groups(content)
         label = edition_label(content.edition_date)
         count = len(content.cards)
         headline = self._text_of(self._headline, edition_label=label, count=count, topics=bool(content.topics),
                                  updated=len(content.updated))
         subject = self._text_of(self._subject, edition_label=label, count=count, topics=tuple(content.topics[:2]))
-        groups = group_cards(content.cards, content.topics) + ([(UPDATED, content.updated)] if content.updated else [])
         count += len(content.updated)
-        follows = follow_keys(content.followed) if content.followed else frozenset()
         view = (self._html["view"].fill({"url": ascii_html(content.view_url), "label": ascii_html(content.view_label)})
                 if content.view_url else "")
         values = {"title": ascii_html(label), "headline": ascii_html(headline), "email": ascii_html(content.email),
