@@ -189,23 +189,23 @@ def subjects(categories: list[str], primary: str = "", announce_type: str = "") 
 
 
 def dated(announced_at, extra: dict) -> str:
-    """`announced 28 Nov 2024` from an announcement feed (its US Eastern list date), `submitted …` from the
+    """`announced 28 Nov 2024` (non-breaking spaces) from an announcement feed (its US Eastern list date), `submitted …` from the
     arXiv API (v1's date), `published …` from any other dated feed; "" when the source gave no date."""
     if extra.get("announce_type") and isinstance(announced_at, dt.datetime):
-        return f"announced {_day(announced_at.astimezone(ARXIV_ZONE) if announced_at.tzinfo else announced_at)}"
+        return f"announced\u00a0{_day(announced_at.astimezone(ARXIV_ZONE) if announced_at.tzinfo else announced_at)}"
     published = extra.get("published")
     if isinstance(published, str):
         try:
-            return f"submitted {_day(dt.datetime.fromisoformat(published))}"
+            return f"submitted\u00a0{_day(dt.datetime.fromisoformat(published))}"
         except ValueError:
             pass
     if isinstance(announced_at, dt.datetime):
-        return f"published {_day(announced_at)}"
+        return f"published\u00a0{_day(announced_at)}"
     return ""
 
 
 def _day(when: dt.datetime) -> str:
-    return f"{when.day} {when:%b %Y}"
+    return f"{when.day}\u00a0{when:%b}\u00a0{when:%Y}"  # a date never breaks across lines
 
 
 def notes(extra: dict) -> tuple[tuple[str, str], ...]:

@@ -264,7 +264,7 @@ class EditionRenderer:
         return groups, follow_keys(content.followed) if content.followed else frozenset()
 
     def cards_html(self, content: DigestContent) -> str:
-        """Only the cards, with their topic headings and whole abstracts (an entry of the web feed)."""
+        """Only the cards, with their topic headings and the longest abstracts (an entry of the web feed)."""
         groups, follows = self._groups(content)
         return "\n".join(h + c for h, c in self._cards_html(groups, ABSTRACT_LEVELS[0], follows))
 

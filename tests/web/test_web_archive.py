@@ -60,7 +60,8 @@ def test_view_in_browser_opens_the_edition_with_the_same_cards_and_feedback_link
     mailed_titles, mailed_links = site.email_cards("ada@example.org")
     assert titles(page.text) == mailed_titles and len(mailed_titles) == 8
     assert re.findall(r'href="([^"]+/more/[^"]+)"', page.text) == mailed_links
-    assert "arXiv:2607.29001 · cs.LG, cs.AI · cross-list from math.OC · announced 31 Jul 2026" in unescape(page.text)
+    assert "arXiv:2607.29001 · cs.LG, cs.AI · cross-list from math.OC · announced\u00a031\u00a0Jul\u00a02026" in \
+        unescape(page.text)
     archive = site.path("archive", site.history.ada)
     assert re.search(rf'<a href="https://digest.example.org{re.escape(archive)}">All your digests</a>', page.text)
     # Styled by its one stylesheet, which the page's Content-Security-Policy allows by hash; no inline style.
