@@ -180,3 +180,37 @@ def test_a_digests_view_in_browser_link_is_signed_for_its_reader_and_edition(tmp
                    "42.20261399." + token.rsplit(".", 1)[1], "42.020261128." + token.rsplit(".", 1)[1]):
         with pytest.raises(TokenError):
             read_edition_token(settings.signing_key(), forged)
+
+
+def test_twenty_cards_with_every_detail_fit_the_budget_with_their_abstracts():
+    import json
+
+    from digest.resources import resource_dir
+
+    rows = json.loads((resource_dir("seeds") / "papers.json").read_text())[:20]
+    edition = render.EditionRenderer()
+    picks = []
+    for i, row in enumerate(rows, 1):
+        paper = SimpleNamespace(
+            id=i, key=f"arxiv:2411.{i:05d}", version=2, title=row["title"], abstract=row["abstract"] * 2,
+            authors=[f"Author Number{k}" for k in range(12)], categories=["cs.LG", "cs.AI", "stat.ML", "math.OC"],
+            url=f"https://arxiv.org/abs/2411.{i:05d}", pdf_url=f"https://arxiv.org/pdf/2411.{i:05d}",
+            extra={"primary_category": "cs.LG", "announce_type": "new", "comment": "c" * 300, "journal_ref": "j" * 200,
+                   "hf_url": f"https://huggingface.co/papers/2411.{i:05d}", "github_repo": "organisation/repository"},
+            announced_at=dt.datetime(2026, 11, 27, 5, tzinfo=dt.timezone.utc), upvotes=123, github_stars=4567,
+            content_hash=str(i))
+        token = f"1234567.{i}.{'x' * 24}"
+        picks.append(render.Card(edition.card_for(paper), "Matches your topic “efficient attention” on: attention, "
+                                 "sparse, kernels; trending: 123 upvotes", "efficient attention",
+                                 f"https://digest.example.org/more/{token}", f"https://digest.example.org/less/{token}",
+                                 key_sentence=row["abstract"][:200]))
+    out = edition.assemble(render.DigestContent(
+        email="someone.with.a.long.address@example.org", edition_date=EDITION, cards=picks,
+        topics=["efficient attention"], followed=("Author Number7",),
+        view_url="https://digest.example.org/edition/1234567.20261128." + "x" * 24,
+        unsubscribe_url="https://digest.example.org/unsubscribe/1234567." + "x" * 24,
+        preferences_url="https://digest.example.org/preferences/1234567." + "x" * 24))
+    assert out.paper_ids == [c.paper.paper_id for c in picks] and "Left out" not in out.html
+    assert out.html.count('<p class="abstract"') == 20 and "&#8230;</p>" in out.html  # abstracts at full length
+    assert len(out.html) <= render.HTML_BUDGET
+    print(f"20-paper digest, every detail: HTML {len(out.html):,} bytes of {render.HTML_BUDGET:,}")
