@@ -72,6 +72,7 @@ class Rendered:
     paper_ids: list[int] = field(default_factory=list)  # the cards that fit the size budget, in order
 
 
+_NOBODY: frozenset[int] = frozenset()  # no followed author on a card
 UPDATED = object()  # the group of the "Updated" block, after the topics' groups (never a topic)
 
 
@@ -197,21 +198,20 @@ class EditionRenderer:
             keysets = self._keysets[key] = author_keysets(card)
         return mark_followed(keysets, follows)
 
-    def _authors(self, card: PaperCard, marked: frozenset[int]) -> tuple[str, str]:
-        """(html, text) of the author line, followed authors in bold (html) or *starred* (text)."""
+    def _authors_html(self, card: PaperCard, marked: frozenset[int]) -> str:
+        """The author line, the followed authors in bold."""
         if not marked:
-            return ascii_html(card.authors), card.authors
+            return ascii_html(card.authors)
         strong = self._html["followed"]
-        html = author_line([ascii_html(n) for n in card.author_list], marked, lambda n: strong.fill({"name": n}),
+        return author_line([ascii_html(n) for n in card.author_list], marked, lambda n: strong.fill({"name": n}),
                            ascii_html("…"))
-        return html, author_line(card.author_list, marked, lambda n: f"*{n}*")
 
-    def _key(self, sentence: str) -> tuple[str, str]:
-        """(html, text) of a key sentence, "" when there is none; the wrapped text is cached per sentence."""
-        if not sentence:
-            return "", ""
-        return (self._html["key"].fill({"text": ascii_html(sentence)}),
-                self._text_of(None, sentence=sentence))
+    @staticmethod
+    def _authors_text(card: PaperCard, marked: frozenset[int]) -> str:
+        """The text part's author line, the followed authors *starred*; "" for a paper without authors."""
+        if not card.author_list:
+            return ""
+        return f"   {author_line(card.author_list, marked, lambda n: f'*{n}*') if marked else card.authors}\n"
 
     def _cards_html(self, groups, limit: int, follows: frozenset[str]) -> list[tuple[str, str]]:
         """(topic heading html, card html) per card, at one abstract level."""
@@ -227,7 +227,7 @@ class EditionRenderer:
     def _card_html(self, card: Card, limit: int, follows: frozenset[str]) -> str:
         """A filled card: the part many subscribers share (same paper, same reason) is cached around the hole
         where this reader's feedback links go."""
-        marked = self._followed(card.paper, follows)
+        marked = self._followed(card.paper, follows) if follows else _NOBODY
         key = (card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
         shared = self._filled.get(key)
         if shared is None:
@@ -236,7 +236,8 @@ class EditionRenderer:
             marker = f"{self._nonce}feedback{self._nonce}"  # the last hole of the card: rpartition finds it
             head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
                 {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
-                 "authors": self._authors(card.paper, marked)[0], "key": self._key(card.key_sentence)[0],
+                 "authors": self._authors_html(card.paper, marked),
+                 "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
                  "feedback": marker}).rpartition(marker)
             shared = self._filled[key] = (head, tail)
         if not card.more_url:
@@ -318,11 +319,11 @@ class EditionRenderer:
                 rank += 1
                 links = (f"   More like this: {card.more_url}\n   Less like this: {card.less_url}\n"
                          if card.more_url else "")
-                authors = self._authors(card.paper, self._followed(card.paper, follows))[1]
+                marked = self._followed(card.paper, follows) if follows else _NOBODY
+                key = self._text_of(None, sentence=card.key_sentence) if card.key_sentence else ""
                 out.append(self._text[f"card_{card.paper.paper_id}"].fill(
                     {"rank": str(rank), "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
-                     "authors": f"   {authors}\n" if authors else "", "key": self._key(card.key_sentence)[1],
-                     "feedback": links}))
+                     "authors": self._authors_text(card.paper, marked), "key": key, "feedback": links}))
         return "".join(out)
 
 
