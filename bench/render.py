@@ -25,6 +25,7 @@ from digest.email import message, render
 from digest.email.compose import feedback_urls
 from digest.config import load_settings
 from digest.subscriptions import make_token
+from digest.tokens import make_edition_token
 
 from benchdata import SEEDS, require
 TOPICS = ["LLM quantization", "efficient attention", "sparse matrices"]
@@ -38,16 +39,28 @@ def bench_settings():
                           "DIGEST_BASE_URL": "https://digest.example.org"}, read_dotenv=False)
 
 
+CATEGORIES = [["cs.LG", "cs.AI", "stat.ML"], ["math-ph", "math.AP", "math.MP"], ["cs.CL"], ["quant-ph", "cs.ET"]]
+
+
 def papers(n: int) -> list[SimpleNamespace]:
-    """n paper rows cycled from the bundled seeds, a quarter of them with LaTeX in the title."""
+    """n paper rows cycled from the bundled seeds, a quarter of them with LaTeX in the title; arXiv ids,
+    categories, dates, and now and then a comment, a journal reference, upvotes and stars."""
     seeds = json.loads(require([SEEDS], "seed papers")[0].read_text())
     rows = []
     for i in range(n):
         seed = seeds[i % len(seeds)]
+        categories = CATEGORIES[i % 4]
+        extra = {"primary_category": categories[0], "announce_type": "cross" if i % 7 == 0 else "new",
+                 "comment": "24 pages, 5 figures" if i % 3 == 0 else None,
+                 "journal_ref": "NeurIPS 2024" if i % 11 == 0 else None}
+        if i % 5 == 0:
+            extra["github_repo"] = "org/repo"
         rows.append(SimpleNamespace(
-            id=i + 1, title=seed["title"] + LATEX[i % 4], abstract=seed["abstract"], content_hash=str(i),
-            authors=[f"Author {k}" for k in range(2 + i % 9)], url=f"https://arxiv.org/abs/2411.{i:05d}",
-            pdf_url=f"https://arxiv.org/pdf/2411.{i:05d}", extra={"github_repo": "org/repo"} if i % 5 == 0 else {}))
+            id=i + 1, key=f"arxiv:2411.{i:05d}", version=1 + i % 3, title=seed["title"] + LATEX[i % 4],
+            abstract=seed["abstract"], content_hash=str(i), authors=[f"Author {k}" for k in range(2 + i % 9)],
+            url=f"https://arxiv.org/abs/2411.{i:05d}", pdf_url=f"https://arxiv.org/pdf/2411.{i:05d}", extra=extra,
+            categories=categories, announced_at=NOW - dt.timedelta(hours=11), upvotes=(i * 7) % 40 if i % 4 == 0 else 0,
+            github_stars=(i * 131) % 3000 if i % 5 == 0 else 0))
     return rows
 
 
@@ -59,11 +72,13 @@ def edition_build(rows) -> tuple[float, render.EditionRenderer]:
 
 
 def digest_bytes(settings, edition, rows, subscriber_id: int, picks) -> bytes:
-    """What delivery does per subscriber after ranking: content (with each card's signed feedback links),
-    assembly, headers, MIME."""
+    """What delivery does per subscriber after ranking: content (with each card's signed feedback links and
+    the edition's web page link; one reader in ten follows two authors), assembly, headers, MIME."""
     key = settings.signing_key()
     content = render.DigestContent(
         email=f"user{subscriber_id}@example.org", edition_date=NOW.date(), topics=TOPICS,
+        view_url=f"{settings.base_url}/edition/{make_edition_token(key, subscriber_id + 1, NOW.date())}",
+        followed=("Author 3", "A. 7") if subscriber_id % 10 == 0 else (),
         cards=[render.Card(edition.card_for(rows[i]), f"matches “{TOPICS[i % 3]}”", TOPICS[i % 3],
                            *feedback_urls(settings.base_url, key, subscriber_id + 1, rows[i].id)) for i in picks],
         unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber_id)}",

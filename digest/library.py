@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digest.email.latex import readable
+from digest.latex import readable
 from digest.sources.keys import find_arxiv_id
 from digest.sources.text import clean_text, normalise_title
 

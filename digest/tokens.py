@@ -3,12 +3,14 @@
 A token is bound to one subscriber and one purpose (the salt): a confirm token
 cannot unsubscribe anyone, and an unsubscribe token works only for its owner.
 A paper token ("more / less like this" in a digest) is bound to one subscriber
-and one paper.
+and one paper; an edition token ("View in browser") to one subscriber and one
+edition date.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -20,7 +22,9 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 if TYPE_CHECKING:
     from digest.models import Subscriber
 
-TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None}
+# None: never expires. "archive" and "feed" are read-only views of a subscriber's past digests; the feed's
+# link goes into a feed reader, so it opens nothing else.
+TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None, "archive": None, "feed": None}
 
 # Ids are ASCII digits without a leading zero (one spelling per id, never `٣` or `03`)
 # and fit the id column: a larger one is an invalid link, not a database error.
@@ -97,18 +101,45 @@ def read_token(secret: str, purpose: str, token: str, max_age: int | None = None
     return value
 
 
+def _make_pair(secret: str, purpose: str, subscriber_id: int, subject: int) -> str:
+    """`<subscriber>.<subject>.<HMAC-SHA256>`: one subscriber's never-expiring link about one thing."""
+    return f"{subscriber_id}.{subject}.{_link_mac(secret, purpose, f'{subscriber_id}.{subject}')}"
+
+
+def _read_pair(secret: str, purpose: str, token: str) -> tuple[int, int]:
+    """(subscriber id, subject) inside a `_make_pair` token of this purpose, or TokenError."""
+    sid, subject, mac = (token.split(".", 2) + ["", ""])[:3]
+    if _ID_TEXT.fullmatch(sid) and _ID_TEXT.fullmatch(subject) and _is_id(int(sid)) and int(subject) <= 2**63:
+        if hmac.compare_digest(mac, _link_mac(secret, purpose, f"{sid}.{subject}")):
+            return int(sid), int(subject)
+    raise TokenError("this link is not valid")
+
+
 def make_paper_token(secret: str, subscriber_id: int, paper_id: int) -> str:
     """`<subscriber>.<paper>.<HMAC-SHA256>`: one subscriber's link about one paper; never expires."""
-    return f"{subscriber_id}.{paper_id}.{_link_mac(secret, 'paper', f'{subscriber_id}.{paper_id}')}"
+    return _make_pair(secret, "paper", subscriber_id, paper_id)
 
 
 def read_paper_token(secret: str, token: str) -> tuple[int, int]:
     """(subscriber id, paper id) inside a paper token, or TokenError."""
-    sid, pid, mac = (token.split(".", 2) + ["", ""])[:3]
-    if all(_ID_TEXT.fullmatch(part) and _is_id(int(part)) for part in (sid, pid)):
-        if hmac.compare_digest(mac, _link_mac(secret, "paper", f"{sid}.{pid}")):
-            return int(sid), int(pid)
-    raise TokenError("this link is not valid")
+    sid, pid = _read_pair(secret, "paper", token)
+    if not _is_id(pid):
+        raise TokenError("this link is not valid")
+    return sid, pid
+
+
+def make_edition_token(secret: str, subscriber_id: int, edition_date: dt.date) -> str:
+    """`<subscriber>.<YYYYMMDD>.<HMAC-SHA256>`: one subscriber's edition as a web page; never expires."""
+    return _make_pair(secret, "edition", subscriber_id, int(edition_date.strftime("%Y%m%d")))
+
+
+def read_edition_token(secret: str, token: str) -> tuple[int, dt.date]:
+    """(subscriber id, edition date) inside an edition token, or TokenError."""
+    sid, day = _read_pair(secret, "edition", token)
+    try:
+        return sid, dt.datetime.strptime(str(day), "%Y%m%d").date()
+    except ValueError:
+        raise TokenError("this link is not valid") from None
 
 
 def make_confirm_token(secret: str, subscriber: Subscriber) -> str:

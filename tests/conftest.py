@@ -1,4 +1,4 @@
-"""Shared fixtures: real SQLite and PostgreSQL, real Redis, a real SMTP server.
+"""Shared fixtures: real SQLite and PostgreSQL, real Redis, a real SMTP server, headless chromium.
 
 The suite fails (never skips) when PostgreSQL or Redis is unreachable.
 Each test session gets its own PostgreSQL database and its own Celery queue
@@ -124,3 +124,18 @@ def smtp_server():
         yield handler, controller.port
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless chromium, driven by Playwright (tests/shots.py takes the screenshots)."""
+    from shots import CHROMIUM, LAUNCH_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield launched
+        launched.close()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +88,25 @@ class SmtpHandler:
                 return reply
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         return "250 OK queued"
+
+
+@contextlib.contextmanager
+def serving(settings, port: int):
+    """The web app of these settings on a loopback port (a real threaded WSGI server) while the block runs."""
+    from werkzeug.serving import make_server
+
+    from digest.web import create_app
+
+    app = create_app(settings)
+    app.extensions["digest"].limiter.prefix = f"digest-test:{uuid.uuid4().hex}"  # rate counters of this test only
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield app
+    finally:
+        server.shutdown()
+        thread.join(5)
 
 
 def free_port() -> int:

@@ -149,18 +149,41 @@ def _dry_run(settings, factory, emails, edition) -> None:
                                                                                 edition):
             head = f"{subscriber.email} ({date}):"
             if state:
-                click.echo(f"{head} already {state}; nothing would be sent (use --force)")
+                _finished(session, head, subscriber.id, date)
                 continue
             if not picks:
                 click.echo(f"{head} would be skipped ({skip})")
                 continue
             click.echo(f"{head} would get {len(picks)} papers" + (f" and {len(updated)} updated" if updated else ""))
-            for n, pick in enumerate(picks, 1):
-                click.echo(f"  {n:2}. [{pick.score:.2f}] {papers[pick.paper_id].title[:90]}  — {pick.reason}")
-            if updated:
-                click.echo("  Updated (new versions of papers announced before this edition):")
-            for pick in updated:
-                click.echo(f"   ↻ {papers[pick.paper_id].title[:90]}  — {pick.reason}")
+            _list_picks([(p.score, papers[p.paper_id].title, p.reason) for p in picks],
+                        [(papers[p.paper_id].title, p.reason) for p in updated])
+
+
+def _finished(session, head: str, subscriber_id: int, date) -> None:
+    """What a finished edition was: the papers it sent and why, or why it sent none."""
+    from digest.history import get_digest
+
+    done = get_digest(session, subscriber_id, date)
+    if done.state != "sent":
+        click.echo(f"{head} already {done.state}" + (f" ({done.reason})" if done.reason else "") +
+                   "; nothing would be sent (use --force)")
+        return
+    when = f" at {done.sent_at:%Y-%m-%d %H:%M} UTC" if done.sent_at else ""
+    click.echo(f"{head} already sent{when}, {len(done.picks)} papers" +
+               (f" and {len(done.updated)} updated" if done.updated else "") +
+               "; nothing would be sent (use --force). It held:")
+    _list_picks([(i.score, done.papers[i.paper_id].title, i.reason) for i in done.picks],
+                [(done.papers[i.paper_id].title, i.reason) for i in done.updated])
+
+
+def _list_picks(picks: list[tuple[float, str, str]], updated: list[tuple[str, str]]) -> None:
+    """Papers best score first, then the Updated block."""
+    for n, (score, title, reason) in enumerate(sorted(picks, key=lambda p: -p[0]), 1):
+        click.echo(f"  {n:2}. [{score:.2f}] {title[:90]}  — {reason}")
+    if updated:
+        click.echo("  Updated (new versions of papers announced before this edition):")
+    for title, reason in updated:
+        click.echo(f"   ↻ {title[:90]}  — {reason}")
 
 
 @click.command()

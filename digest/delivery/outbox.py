@@ -1,9 +1,9 @@
-"""The outbox sender: each message as `<edition>/<address>.eml` (plus an HTML view) and an index.html."""
+"""The outbox sender: each message as `<edition>/<address>.eml` (plus an HTML view) and an index.html that
+previews them, newest first (templates/outbox/index.html)."""
 
 from __future__ import annotations
 
 import hashlib
-import html
 import os
 import re
 import tempfile
@@ -11,6 +11,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from digest.delivery.errors import SenderUnavailable
+from digest.email.markup import environment
+from digest.wording import plural
 
 
 class OutboxSender:
@@ -102,38 +104,69 @@ def _claim(folder: Path, stem: str, tmp: Path) -> Path:
     raise OSError(f"no free file name for {stem} in {folder}")
 
 
+PREVIEWS = 200  # the newest messages shown with a preview; older ones are listed
+
+
 def write_outbox_index(folder: Path) -> Path:
-    """index.html linking every .eml (and its HTML view), newest edition first."""
-    rows = []
-    for path in sorted(folder.glob("*/*.eml"), key=lambda p: (p.parent.name, p.name), reverse=True):
-        with path.open("rb") as fh:
-            head = fh.read(8192).split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-        to, subject = _index_headers(head)
-        rel = path.relative_to(folder).as_posix()
+    """index.html: every message, newest first, grouped by edition; the newest with a text preview and their
+    HTML view behind a "Preview" switch. A file that cannot be parsed is listed as its headers read."""
+    files = sorted(folder.glob("*/*.eml"), key=_mtime, reverse=True)
+    groups: dict[str, list[dict]] = {}
+    for number, path in enumerate(files):
         view = path.with_suffix(".html")
-        rows.append(
-            "<tr><td>{e}</td><td>{to}</td><td>{subj}</td><td><a href=\"{rel}\">.eml</a>{view}</td></tr>".format(
-                e=html.escape(path.parent.name), to=html.escape(to), subj=html.escape(subject), rel=html.escape(rel),
-                view=f' · <a href="{html.escape(view.relative_to(folder).as_posix())}">view</a>' if view.exists() else "",
-            )
-        )
+        item = {"eml": path.relative_to(folder).as_posix(),
+                "view": view.relative_to(folder).as_posix() if view.exists() else None,
+                **_summary(path, preview=number < PREVIEWS)}
+        name = path.parent.name
+        groups.setdefault("Other messages" if name == "messages" else f"Edition {name}", []).append(item)
     index = folder / "index.html"
-    index.write_text(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>digest outbox</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 12px;text-align:left}</style></head>"
-        f"<body><h1>digest outbox</h1><p>{len(rows)} message(s)</p><table><tr><th>Edition</th><th>To</th>"
-        "<th>Subject</th><th>Files</th></tr>" + "".join(rows) + "</table></body></html>",
-        encoding="utf-8",
-    )
+    page = environment().get_template("outbox/index.html").render(
+        total=plural(len(files), "message"), groups=list(groups.items()))
+    index.write_text(page, encoding="utf-8")
     return index
 
 
-def _index_headers(head: bytes) -> tuple[str, str]:
-    """To and Subject of one outbox file for the index; a header the parser rejects is shown raw."""
+def _mtime(path: Path) -> tuple[float, str]:
+    try:
+        return path.stat().st_mtime, path.name
+    except OSError:  # removed while the index is written
+        return 0.0, path.name
+
+
+def _summary(path: Path, preview: bool) -> dict:
+    """To, Subject, Date and (for a preview) the text part's first lines; never raises on a bad file."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read() if preview else fh.read(8192)
+    except OSError:
+        data = b""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    to, subject, date = _index_headers(head)
+    return {"to": to, "subject": subject, "date": date, "snippet": _snippet(data) if preview else None}
+
+
+def _snippet(data: bytes) -> str:
+    """The headline and the numbered paper titles of a digest, else the first lines of the text part."""
+    try:
+        part = message_from_bytes(data, policy=policy.default).get_body(preferencelist=("plain",))
+        text = part.get_content() if part is not None else ""
+    except (ValueError, TypeError, IndexError, LookupError, AttributeError):
+        return ""
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not re.fullmatch(r"(?:[\w ]+: )?https?://\S+", line.strip())]
+    titles = [line for line in lines if re.match(r"\d+\. ", line)]
+    if not titles:
+        return "\n".join(lines[:4])
+    return "\n".join([lines[0], *titles[:5], *(["…"] if len(titles) > 5 else [])])
+
+
+def _index_headers(head: bytes) -> tuple[str, str, str]:
+    """To, Subject and Date of one outbox file for the index; a header the parser rejects is shown raw."""
+    names = ("To", "Subject", "Date")
     try:
         msg = message_from_bytes(head, policy=policy.default)
-        values = [str(msg.get(name, "")) for name in ("To", "Subject")]
+        values = [str(msg.get(name, "")) for name in names]
     except (ValueError, TypeError, IndexError, LookupError):  # as stored, undecoded: one bad file must not stop the index
         msg = message_from_bytes(head, policy=policy.compat32)
-        values = [str(msg.get(name, "")) for name in ("To", "Subject")]
-    return " ".join(values[0].split()), " ".join(values[1].split())
+        values = [str(msg.get(name, "")) for name in names]
+    return tuple(" ".join(v.split()) for v in values)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from digest import ranking
 from digest.config import Settings
 from digest.email import message, render
-from digest.tokens import make_paper_token, make_token
+from digest.tokens import make_edition_token, make_paper_token, make_token
 
 if TYPE_CHECKING:  # the rows are only read, never queried: email/ stays free of the database layer
     from digest.models import Digest, Paper, Subscriber
@@ -27,11 +27,14 @@ def message_id(digest: Digest, settings: Settings) -> str:
 def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.date, picks: list[ranking.Pick],
                   papers: dict[int, Paper], edition: render.EditionRenderer | None = None,
                   updated: list[ranking.Pick] = ()) -> render.DigestContent:
-    """What the subscriber's email shows: shared paper cards, their reasons, the Updated block, signed links."""
+    """What the subscriber's email shows: shared paper cards, their reasons, the Updated block, signed links
+    (the edition's web page, feedback, preferences, unsubscribe)."""
     key = settings.signing_key()
     card = edition.card_for if edition is not None else render.paper_card
     return render.DigestContent(
         email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
+        followed=tuple(getattr(subscriber, "authors", None) or ()),
+        view_url=f"{settings.base_url}/edition/{make_edition_token(key, subscriber.id, edition_date)}",
         cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic,
                            *feedback_urls(settings.base_url, key, subscriber.id, p.paper_id)) for p in picks],
         updated=[render.Card(card(papers[p.paper_id]), p.reason) for p in updated],
@@ -65,19 +68,22 @@ def message_bytes(settings: Settings, digest: Digest, subscriber: Subscriber, co
     return message.build_bytes(rendered, envelope, settings.dkim)
 
 
-_EDITION: tuple[float, render.EditionRenderer] | None = None
+_EDITIONS: dict[bool, tuple[float, render.EditionRenderer]] = {}  # by web
 EDITION_MAX_AGE = 3600.0
 EDITION_MAX_CARDS = 20_000
+WEB_BUDGET = 10**9  # a web page is not clipped like a mail: every card, whole abstracts
 
 
-def shared_edition() -> render.EditionRenderer:
+def shared_edition(web: bool = False) -> render.EditionRenderer:
     """The process's edition renderer: batches in one worker share the inlined shell and cards.
 
     Cards are keyed by paper id and checked against the paper's content hash,
     so an edited paper is re-rendered; the cache is dropped hourly or when large.
+    `web=True`: the web edition's renderer (a stylesheet, no inlining, no size budget).
     """
-    global _EDITION
     now = time.monotonic()
-    if _EDITION is None or now - _EDITION[0] > EDITION_MAX_AGE or len(_EDITION[1].cards) > EDITION_MAX_CARDS:
-        _EDITION = (now, render.EditionRenderer())
-    return _EDITION[1]
+    kept = _EDITIONS.get(web)
+    if kept is None or now - kept[0] > EDITION_MAX_AGE or len(kept[1].cards) > EDITION_MAX_CARDS:
+        kept = _EDITIONS[web] = (now, render.EditionRenderer(budget=WEB_BUDGET, web=True) if web else
+                                 render.EditionRenderer())
+    return kept[1]

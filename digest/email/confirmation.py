@@ -1,5 +1,8 @@
 """The confirmation email of the double opt-in (templates/email/confirm/); `digest.delivery.confirmations` sends it.
 
+It shares the digest's page and stylesheet (templates/email/base.html, style.css):
+light and dark, narrow screens; the CSS is inlined per message (sign-ups are few).
+
 Headers are written from validated parts (`message.mime_bytes` refuses any
 value with a line break), the subject loses control characters and the HTML
 part is autoescaped, so nothing a visitor typed reaches a header or markup raw.
@@ -9,14 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 from email.utils import format_datetime, make_msgid
-from functools import lru_cache
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-from digest.email.message import format_address, header_value, mime_bytes, safe_address
 from digest.config import Settings
+from digest.email.markup import css, environment, inline_css
+from digest.email.message import format_address, header_value, mime_bytes, safe_address
 from digest.preferences import get_pending_preferences, preferences_of
-from digest.resources import resource_dir
 from digest.tokens import make_confirm_token, make_token
 
 
@@ -40,25 +40,16 @@ def build_confirmation(settings: Settings, subscriber, secret: str, needs_confir
         "send_hour": shown.send_hour,
         "timezone": shown.timezone,
     }
-    env = email_environment()
+    env = environment()
     # Every header is built from validated parts and written directly (no
     # re-parsing by the `email` package, which would decode encoded words).
     fields = [
         ("From", format_address(settings.from_address)),
         ("To", format_address(safe_address(subscriber.email))),
-        ("Subject", header_value(env.get_template("subject.txt").render(context))),
+        ("Subject", header_value(env.get_template("email/confirm/subject.txt").render(context))),
         ("Date", format_datetime(now)),
         ("Message-ID", make_msgid(domain=settings.from_address.domain)),
         ("Auto-Submitted", "auto-generated"),
     ]
-    return mime_bytes(fields, env.get_template("body.txt").render(context),
-                      env.get_template("body.html").render(context))  # CRLF line ends throughout
-
-
-@lru_cache(maxsize=1)
-def email_environment() -> Environment:
-    """Jinja2 over templates/email/confirm/, HTML autoescaped, text not."""
-    return Environment(loader=FileSystemLoader(str(resource_dir("templates") / "email" / "confirm")),
-                       autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
-
-
+    html = inline_css(env.get_template("email/confirm/body.html").render(context, css=css()))
+    return mime_bytes(fields, env.get_template("email/confirm/body.txt").render(context), html)  # CRLF line ends

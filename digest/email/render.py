@@ -13,38 +13,23 @@ piece or a hole (autoescape in the templates, `escape` in `assemble`).
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 import secrets
 import textwrap
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from urllib.parse import quote_plus
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
-from digest.latex import readable
-from digest.resources import resource_dir
+from digest.email.cards import (ABSTRACT_CHARS, PaperCard, author_keysets, author_line, follow_keys, mark_followed,
+                                paper_card, paper_link, shorten_authors, trim)
+from digest.email.markup import Piece, ascii_html, css, environment, inline_css
 
-ABSTRACT_CHARS = 480
+__all__ = ["ABSTRACT_CHARS", "HTML_BUDGET", "Card", "DigestContent", "EditionRenderer", "PaperCard", "Rendered",
+           "edition_label", "paper_card", "paper_link", "render_digest", "shorten_authors", "trim"]
 HTML_BUDGET = 90_000  # Gmail clips HTML bodies above ~102 KB, hiding the unsubscribe footer: stay well under
 ABSTRACT_LEVELS = (ABSTRACT_CHARS, 200, 0)  # abstract lengths tried in turn when over budget (0: no abstract)
 TEXT_WIDTH = 72
 MAX_CACHED = 50_000  # filled cards and small texts kept per edition
-
-
-@dataclass(frozen=True)
-class PaperCard:
-    """A paper as every subscriber's email shows it: plain Unicode text, escaped by the templates."""
-
-    paper_id: int
-    title: str
-    authors: str
-    abstract: str
-    url: str
-    links: tuple[tuple[str, str], ...] = ()
-    version: str | None = None  # the paper's content hash: a changed paper gets a fresh card
 
 
 @dataclass(frozen=True)
@@ -57,6 +42,7 @@ class Card:
     topic: str | None = None
     more_url: str = ""
     less_url: str = ""
+    key_sentence: str = ""  # the abstract's sentence closest to why this reader gets the paper, shown in bold
 
 
 @dataclass
@@ -70,6 +56,9 @@ class DigestContent:
     unsubscribe_url: str = ""
     updated: list[Card] = field(default_factory=list)  # the "Updated" block: new versions of earlier papers
     preferences_url: str = ""
+    view_url: str = ""  # this edition as a web page ("View in browser"); none in a preview
+    view_label: str = "View in browser"
+    followed: tuple[str, ...] = ()  # the reader's followed authors, highlighted in the author lines
 
 
 @dataclass
@@ -80,75 +69,8 @@ class Rendered:
     paper_ids: list[int] = field(default_factory=list)  # the cards that fit the size budget, in order
 
 
+_NOBODY: frozenset[int] = frozenset()  # no followed author on a card
 UPDATED = object()  # the group of the "Updated" block, after the topics' groups (never a topic)
-
-
-@lru_cache(maxsize=1)
-def environment() -> Environment:
-    return Environment(
-        loader=FileSystemLoader(str(resource_dir("templates"))),
-        autoescape=select_autoescape(["html"]),
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=False,
-    )
-
-
-@lru_cache(maxsize=1)
-def css() -> Markup:
-    """The bundled stylesheet; trusted, so autoescape must not touch it (quotes, comments)."""
-    return Markup((resource_dir("templates") / "email" / "style.css").read_text(encoding="utf-8"))
-
-
-def shorten_authors(authors: list[str], keep: int = 3) -> str:
-    """First three … last for long author lists."""
-    if len(authors) <= keep + 1:
-        return ", ".join(authors)
-    return ", ".join(authors[:keep]) + ", … " + authors[-1]
-
-
-def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
-    """Cut at a word boundary and add an ellipsis."""
-    if len(text) <= limit:
-        return text
-    if limit <= 0:
-        return ""
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.")
-    return cut + "…"
-
-
-def paper_link(url: str | None, title: str) -> str:
-    """The paper's page, else a title search on arXiv (listing papers have no link)."""
-    return url or f"https://arxiv.org/search/?query={quote_plus(title)}&searchtype=title"
-
-
-def _safe_url(url) -> str | None:
-    """Only http(s) links reach an href; anything else (javascript:, data:) is dropped."""
-    if isinstance(url, str) and re.match(r"https?://[^\s<>\"']+$", url.strip()):
-        return url.strip()
-    return None
-
-
-def paper_card(paper) -> PaperCard:
-    """The shared card of a paper row (any object with the Paper attributes): LaTeX made readable."""
-    title = readable(paper.title or "")
-    extra = paper.extra or {}
-    page = _safe_url(paper.url)
-    url = page or paper_link(None, title)
-    links = [("Abstract" if page else "Find on arXiv", url)]
-    for label, value in (("PDF", paper.pdf_url), ("Hugging Face", extra.get("hf_url")),
-                         ("Code", extra.get("github_repo") or extra.get("code_url"))):
-        value = _safe_url(value)
-        if value is None and label == "Code" and isinstance(extra.get("github_repo"), str):
-            value = _safe_url(f"https://github.com/{extra['github_repo'].strip('/')}")
-        if value:
-            links.append((label, value))
-    return PaperCard(
-        paper_id=paper.id, title=title,
-        authors=shorten_authors([readable(a) for a in paper.authors or ()]),
-        abstract=trim(readable(paper.abstract or ""), ABSTRACT_CHARS), url=url, links=tuple(links),
-        version=getattr(paper, "content_hash", None),
-    )
 
 
 def group_cards(cards: list[Card], topics: list[str]) -> list[tuple[str | None, list[Card]]]:
@@ -165,39 +87,19 @@ def edition_label(edition_date: dt.date) -> str:
     return f"Paper digest for {edition_date.strftime('%a %d %b %Y')}"
 
 
-def ascii_html(value) -> str:
-    """HTML-escaped, non-ASCII as character references: the bytes sent are the characters counted."""
-    return str(escape(value)).encode("ascii", "xmlcharrefreplace").decode("ascii")
+class EditionRenderer:
+    """Inlines the shell and each paper card once per edition; assembles each subscriber's email cheaply.
 
-
-class Piece:
-    """Markup with named holes, kept as a format string: `fill` is one C-level `format_map`.
-
-    HTML pieces are kept ASCII (see `ascii_html`); `size` counts the literal part.
+    `web=True`: the edition as a web page: the same pieces styled by the stylesheet alone (no premailer),
+    and a footer without the reader's address or their preferences and unsubscribe links.
     """
 
-    __slots__ = ("template", "size")
-
-    def __init__(self, text: str, holes: re.Pattern, ascii_only: bool = False):
-        if ascii_only:
-            text = text.encode("ascii", "xmlcharrefreplace").decode("ascii")
-        chunks = holes.split(text)
-        literals = chunks[0::2]
-        self.size = sum(map(len, literals))
-        self.template = holes.sub(lambda m: "{" + m.group(1) + "}", text.replace("{", "{{").replace("}", "}}"))
-
-    def fill(self, values: dict[str, str]) -> str:
-        return self.template.format_map(values)
-
-
-class EditionRenderer:
-    """Inlines the shell and each paper card once per edition; assembles each subscriber's email cheaply."""
-
-    def __init__(self, budget: int = HTML_BUDGET):
+    def __init__(self, budget: int = HTML_BUDGET, web: bool = False):
         self.budget = budget
+        self.web = web
         # A random marker: feed text cannot forge a hole or a section boundary.
         self._nonce = "z" + secrets.token_hex(8)
-        self._holes = re.compile(f"{self._nonce}([a-z0-9_]+){self._nonce}")
+        self._holes = re.compile(f"{self._nonce}([a-z0-9_]+?){self._nonce}")  # holes may touch
         self._sections = re.compile(f"{self._nonce}begin_([a-z0-9_]+){self._nonce}(.*?){self._nonce}end{self._nonce}",
                                     re.S)
         self.cards: dict[int, PaperCard] = {}  # inlined, by paper id
@@ -207,6 +109,7 @@ class EditionRenderer:
         self._abstracts: dict[tuple, tuple[str, str]] = {}
         self._small: dict[tuple, str] = {}
         self._filled: dict[tuple, tuple[str, str]] = {}
+        self._keysets: dict[tuple, tuple] = {}  # each card's author match keys, computed for followers only
         env = environment()
         self._headline = env.get_template("email/digest/headline.txt")
         self._subject = env.get_template("email/digest/subject.txt")
@@ -220,17 +123,21 @@ class EditionRenderer:
                        end=lambda: self._hole("end"), css=css())
         return environment().get_template(f"email/digest/{template}").render(context)
 
+    def _styled(self, html: str) -> str:
+        return html if self.web else inline_css(html)
+
     def _shell(self) -> None:
-        names = ("title", "headline", "cards", "email", "preferences_url", "unsubscribe_url")
+        names = ("title", "headline", "view", "cards", "email", "preferences_url", "unsubscribe_url")
         holes = {n: self._hole(n) for n in names}
-        self._html["shell"] = Piece(inline_css(self._render("body.html", **holes)), self._holes, ascii_only=True)
+        self._html["shell"] = Piece(self._styled(self._render("body.html", web=self.web, **holes)), self._holes,
+                                    ascii_only=True)
         self._text["shell"] = Piece(self._render("body.txt", **holes), self._holes)
         self._text["topic"] = Piece(self._render("topic.txt", topic=self._hole("topic")), self._holes)
         self._text["updated"] = Piece(self._render("updated.txt"), self._holes)
         self._inline([], fragments=True)
 
     def _inline(self, cards: list[PaperCard], fragments: bool = False) -> None:
-        html = inline_css(self._render("parts.html", cards=cards, fragments=fragments))
+        html = self._styled(self._render("parts.html", cards=cards, fragments=fragments))
         for key, body in self._sections.findall(html):
             self._html[key] = Piece(body.strip(), self._holes, ascii_only=True)
 
@@ -250,7 +157,8 @@ class EditionRenderer:
         scrubbed = [self._scrub(c) for c in new.values()]
         self._inline(scrubbed)
         for card in scrubbed:
-            self._text[f"card_{card.paper_id}"] = Piece(self._render("card.txt", card=card), self._holes)
+            self._text[f"card_{card.paper_id}"] = Piece(self._render("card.txt", card=card, meta=_meta_text(card)),
+                                                        self._holes)
         self.cards.update(new)
         for card in new.values():
             self._abstract(card, ABSTRACT_LEVELS[0])  # wrapping text is edition work, not per subscriber
@@ -258,9 +166,13 @@ class EditionRenderer:
     def _scrub(self, card: PaperCard) -> PaperCard:
         if self._nonce not in repr(card):
             return card
-        clean = lambda text: text.replace(self._nonce, "")  # noqa: E731
-        return replace(card, title=clean(card.title), authors=clean(card.authors), abstract=clean(card.abstract),
-                       url=clean(card.url), links=tuple((clean(a), clean(b)) for a, b in card.links))
+
+        def clean(value):
+            if isinstance(value, str):
+                return value.replace(self._nonce, "")
+            return tuple(map(clean, value)) if isinstance(value, tuple) else value
+
+        return replace(card, **{name: clean(getattr(card, name)) for name in card.__dataclass_fields__})
 
     def _abstract(self, card: PaperCard, limit: int) -> tuple[str, str]:
         """(html, text) of the abstract trimmed to `limit`, cached per paper and level."""
@@ -269,25 +181,51 @@ class EditionRenderer:
             short = trim(card.abstract, limit)
             self._abstracts[key] = (
                 self._html["abstract"].fill({"text": ascii_html(short)}) if short else "",
-                textwrap.fill(short, TEXT_WIDTH, initial_indent="   ", subsequent_indent="   ") if short else "",
+                _wrap(short) if short else "",
             )
         return self._abstracts[key]
 
-    def _cards_html(self, groups, limit: int) -> list[tuple[str, str]]:
+    def _followed(self, card: PaperCard, follows: frozenset[str]) -> frozenset[int]:
+        """Which of the card's authors this reader follows (most readers follow none: nothing to do)."""
+        if not follows or not card.author_list:
+            return frozenset()
+        key = (card.paper_id, card.version)
+        keysets = self._keysets.get(key)
+        if keysets is None:
+            keysets = self._keysets[key] = author_keysets(card)
+        return mark_followed(keysets, follows)
+
+    def _authors_html(self, card: PaperCard, marked: frozenset[int]) -> str:
+        """The author line, the followed authors in bold."""
+        if not marked:
+            return ascii_html(card.authors)
+        strong = self._html["followed"]
+        return author_line([ascii_html(n) for n in card.author_list], marked, lambda n: strong.fill({"name": n}),
+                           ascii_html("…"))
+
+    @staticmethod
+    def _authors_text(card: PaperCard, marked: frozenset[int]) -> str:
+        """The text part's author line, the followed authors *starred*; "" for a paper without authors."""
+        if not card.author_list:
+            return ""
+        return f"   {author_line(card.author_list, marked, lambda n: f'*{n}*') if marked else card.authors}\n"
+
+    def _cards_html(self, groups, limit: int, follows: frozenset[str]) -> list[tuple[str, str]]:
         """(topic heading html, card html) per card, at one abstract level."""
         out = []
         for topic, cards in groups:
             heading = (self._html["updated"].fill({}) if topic is UPDATED
                        else self._html["topic"].fill({"topic": ascii_html(topic)}) if topic else "")
             for card in cards:
-                out.append((heading, self._card_html(card, limit)))
+                out.append((heading, self._card_html(card, limit, follows)))
                 heading = ""
         return out
 
-    def _card_html(self, card: Card, limit: int) -> str:
+    def _card_html(self, card: Card, limit: int, follows: frozenset[str]) -> str:
         """A filled card: the part many subscribers share (same paper, same reason) is cached around the hole
         where this reader's feedback links go."""
-        key = (card.paper.paper_id, card.paper.version, card.reason, limit)
+        marked = self._followed(card.paper, follows) if follows else _NOBODY
+        key = (card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
         shared = self._filled.get(key)
         if shared is None:
             if len(self._filled) > MAX_CACHED:
@@ -295,6 +233,8 @@ class EditionRenderer:
             marker = f"{self._nonce}feedback{self._nonce}"  # the last hole of the card: rpartition finds it
             head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
                 {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
+                 "authors": self._authors_html(card.paper, marked),
+                 "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
                  "feedback": marker}).rpartition(marker)
             shared = self._filled[key] = (head, tail)
         if not card.more_url:
@@ -302,10 +242,10 @@ class EditionRenderer:
         links = self._html["feedback"].fill({"more": ascii_html(card.more_url), "less": ascii_html(card.less_url)})
         return shared[0] + links + shared[1]
 
-    def _fit(self, groups, fixed: int) -> tuple[list[str], int]:
+    def _fit(self, groups, fixed: int, follows: frozenset[str]) -> tuple[list[str], int]:
         """The card HTML that fits the budget: shorter abstracts first, then fewer cards."""
         for limit in ABSTRACT_LEVELS:
-            blocks = [h + c for h, c in self._cards_html(groups, limit)]
+            blocks = [h + c for h, c in self._cards_html(groups, limit, follows)]
             sizes = [len(b) for b in blocks]
             if fixed + sum(sizes) <= self.budget:
                 return blocks, limit
@@ -315,21 +255,33 @@ class EditionRenderer:
             sizes.pop()
         return blocks, limit
 
+    def _groups(self, content: DigestContent) -> tuple[list, frozenset[str]]:
+        """The cards (prepared) grouped under their topics, then the Updated block; the reader's follow keys."""
+        self.prepare(c.paper for c in (*content.cards, *content.updated))
+        groups = group_cards(content.cards, content.topics) + ([(UPDATED, content.updated)] if content.updated else [])
+        return groups, follow_keys(content.followed) if content.followed else frozenset()
+
+    def cards_html(self, content: DigestContent) -> str:
+        """Only the cards, with their topic headings and the longest abstracts (an entry of the web feed)."""
+        groups, follows = self._groups(content)
+        return "\n".join(h + c for h, c in self._cards_html(groups, ABSTRACT_LEVELS[0], follows))
+
     def assemble(self, content: DigestContent) -> Rendered:
         """Subject, text and inlined HTML for one subscriber, from the cached pieces."""
-        self.prepare(c.paper for c in (*content.cards, *content.updated))
+        groups, follows = self._groups(content)
         label = edition_label(content.edition_date)
         count = len(content.cards)
         headline = self._text_of(self._headline, edition_label=label, count=count, topics=bool(content.topics),
                                  updated=len(content.updated))
         subject = self._text_of(self._subject, edition_label=label, count=count, topics=tuple(content.topics[:2]))
-        groups = group_cards(content.cards, content.topics) + ([(UPDATED, content.updated)] if content.updated else [])
         count += len(content.updated)
+        view = (self._html["view"].fill({"url": ascii_html(content.view_url), "label": ascii_html(content.view_label)})
+                if content.view_url else "")
         values = {"title": ascii_html(label), "headline": ascii_html(headline), "email": ascii_html(content.email),
-                  "preferences_url": ascii_html(content.preferences_url),
+                  "preferences_url": ascii_html(content.preferences_url), "view": view,
                   "unsubscribe_url": ascii_html(content.unsubscribe_url)}
         fixed = self._html["shell"].size + sum(map(len, values.values()))
-        blocks, limit = self._fit(groups, fixed)
+        blocks, limit = self._fit(groups, fixed, follows)
         shown = len(blocks)
         if shown < count:
             blocks.append(self._html["more"].fill({"count": str(count - shown)}))
@@ -338,20 +290,22 @@ class EditionRenderer:
         text = self._text["shell"].fill({"title": label, "headline": headline, "email": content.email,
                                          "preferences_url": content.preferences_url,
                                          "unsubscribe_url": content.unsubscribe_url,
-                                         "cards": self._cards_text(groups, limit)})
+                                         "view": f"{content.view_label}: {content.view_url}\n" if view else "",
+                                         "cards": self._cards_text(groups, limit, follows)})
         return Rendered(subject, text, html, [c.paper.paper_id for _, cards in groups for c in cards])
 
     def _text_of(self, template, **context) -> str:
-        """A small template rendered once per distinct context (subscribers share labels, counts, topics)."""
-        key = (template.name, *context.values())
+        """A small template rendered once per distinct context (subscribers share labels, counts, topics);
+        no template: a key sentence wrapped for the text part."""
+        key = (template.name if template else "", *context.values())
         text = self._small.get(key)
         if text is None:
             if len(self._small) > MAX_CACHED:
                 self._small.clear()
-            text = self._small[key] = template.render(context)
+            text = self._small[key] = template.render(context) if template else _wrap(f"*{context['sentence']}*")
         return text
 
-    def _cards_text(self, groups, limit: int) -> str:
+    def _cards_text(self, groups, limit: int, follows: frozenset[str]) -> str:
         out, rank = [], 0
         for topic, cards in groups:
             if topic is UPDATED:
@@ -362,10 +316,28 @@ class EditionRenderer:
                 rank += 1
                 links = (f"   More like this: {card.more_url}\n   Less like this: {card.less_url}\n"
                          if card.more_url else "")
+                marked = self._followed(card.paper, follows) if follows else _NOBODY
+                key = self._text_of(None, sentence=card.key_sentence) if card.key_sentence else ""
                 out.append(self._text[f"card_{card.paper.paper_id}"].fill(
                     {"rank": str(rank), "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
-                     "feedback": links}))
+                     "authors": self._authors_text(card.paper, marked), "key": key, "feedback": links}))
         return "".join(out)
+
+
+_KEEP_TOGETHER = re.compile(r"(?<![,·]) ")
+
+
+def _wrap(text: str, **options) -> str:
+    """A paragraph of the text part: wrapped, indented under the card's title, ending in a newline."""
+    return textwrap.fill(text, TEXT_WIDTH, initial_indent="   ", subsequent_indent="   ", **options) + "\n"
+
+
+def _meta_text(card: PaperCard) -> str:
+    """The text part's lines of what the paper is (id, categories, date, badges; comments, journal ref)."""
+    # Lines break after a separator, never inside an item ("announced 28 Nov 2024", "cross-list from math-ph").
+    items = " · ".join((*card.facts, *card.badges))
+    lines = [_wrap(_KEEP_TOGETHER.sub("\u00a0", items), break_on_hyphens=False).replace("\u00a0", " ")] if items else []
+    return "".join(lines + [_wrap(f"{label}: {text}") for label, text in card.notes])
 
 
 def _first(groups, n: int):
@@ -382,18 +354,3 @@ def _first(groups, n: int):
 def render_digest(content: DigestContent, edition: EditionRenderer | None = None) -> Rendered:
     """Subject, text and inlined HTML for one subscriber (a one-off edition if none is given)."""
     return (edition or EditionRenderer()).assemble(content)
-
-
-def inline_css(html: str) -> str:
-    """Inline the stylesheet with premailer; never fetch anything external."""
-    import premailer
-
-    logging.getLogger("premailer").setLevel(logging.ERROR)
-    return premailer.Premailer(
-        html,
-        allow_network=False,
-        keep_style_tags=True,
-        strip_important=False,
-        disable_validation=True,
-        cssutils_logging_level=logging.CRITICAL,
-    ).transform()

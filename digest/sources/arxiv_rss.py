@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from digest.sources import PaperEntry, ParseResult, arxiv_rdf
-from digest.sources.keys import arxiv_links, canonical_key, find_arxiv_id
+from digest.sources.keys import arxiv_links, canonical_key, find_arxiv_id, find_doi
 from digest.sources.text import clean_text, parse_date, split_authors
 from digest.sources.xmlfeed import Feed, Item, read_feed
 
@@ -58,6 +58,7 @@ def _entry(item: Item, channel_date, truncated: bool) -> PaperEntry:
     abstract = summary[preamble.end():].strip() if preamble else summary
     categories = list(dict.fromkeys(c.strip() for c in item.categories if c and c.strip()))
     url, pdf_url = arxiv_links(arxiv_id)
+    fields = {name.lower(): value for name, value in item.fields.items()}  # feedparser lower-cases arxiv:DOI
     return PaperEntry(
         key=canonical_key(arxiv_id=arxiv_id),
         title=title,
@@ -66,8 +67,10 @@ def _entry(item: Item, channel_date, truncated: bool) -> PaperEntry:
         categories=categories,
         url=url,
         pdf_url=pdf_url,
+        doi=find_doi(fields.get("arxiv_doi")),
         version=version,
         announced_at=parse_date(item.published) or channel_date,
         announce_type=announce_type,
-        extra={"announce_type": announce_type, "primary_category": categories[0] if categories else None},
+        extra={"announce_type": announce_type, "primary_category": categories[0] if categories else None,
+               "journal_ref": clean_text(fields.get("arxiv_journal_reference")) or None},
     )

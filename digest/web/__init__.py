@@ -9,8 +9,9 @@ Invariants (DESIGN.md, FIELD-NOTES.md):
   it cannot be used to find out who subscribes.
 
 Public surface: `create_app` (everything else is the app's own).
-Modules: `app` (create_app, headers), `pages` (the routes), `limits` (rate
-limits, body cap), `context` (state, CSRF, message pages).
+Modules: `app` (create_app, headers), `pages` (the routes), `likes` (More /
+Less like this), `archive` (each edition as a page, the archive, the Atom
+feed), `limits` (rate limits, body cap), `context` (state, CSRF, message pages).
 
 Serve with gunicorn (`digest.web:create_app()`) or `digest serve` for development.
 """

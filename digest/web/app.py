@@ -65,8 +65,9 @@ def _set_nonce() -> None:
 
 def _secure_headers(response):
     nonce = g.get("nonce", "")
+    styles = " ".join((f"'nonce-{nonce}'", *g.get("style_sources", ())))  # the web edition's stylesheet, by hash
     response.headers["Content-Security-Policy"] = (
-        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; img-src 'self'; "
+        f"default-src 'none'; style-src {styles}; script-src 'nonce-{nonce}'; img-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import abort, redirect, render_template, request
 
 from digest import feedback as fb
-from digest.email.latex import readable
+from digest.latex import readable
 from digest.email.render import shorten_authors
 from digest.models import Paper, Subscriber
 from digest.tokens import TokenError, read_paper_token

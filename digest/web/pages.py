@@ -1,5 +1,5 @@
 """The pages: subscribe, confirm, preferences, unsubscribe, and the health check; `ROUTES` lists them
-(with the "More / Less like this" pages of `digest.web.likes`)."""
+(with the "More / Less like this" pages of `digest.web.likes` and the past digests of `digest.web.archive`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from digest import subscriptions as subs
 from digest.delivery import WEEKLY_DAY
 from digest.delivery.confirmations import send_confirmation
 from digest.email.confirmation import build_confirmation
-from digest.web import likes
+from digest.web import archive, likes
 from digest.web.context import check_csrf, client_ip, link_to, message, now, state
 from digest.web.limits import LimiterUnavailable
 
@@ -196,7 +196,8 @@ def preferences_page(token: str):
         form["email"] = subscriber.email
         return _page("preferences.html", status, form=form, error=error, subscriber=subscriber,
                      saved=request.args.get("saved"), editions=subs.get_recent_editions(db, subscriber.id),
-                     unsubscribe_url=link_to("unsubscribe", subscriber), **likes.rated_lists(db, subscriber))
+                     unsubscribe_url=link_to("unsubscribe", subscriber), archive_url=link_to("archive", subscriber),
+                     feed_url=link_to("feed", subscriber), **likes.rated_lists(db, subscriber))
 
 
 def unsubscribe_page(token: str):
@@ -252,4 +253,5 @@ ROUTES = [
     ("/unsubscribe/<token>", unsubscribe_page, ["GET", "POST"]),
     ("/healthz", healthz, ["GET"]),
     *likes.ROUTES,
+    *archive.ROUTES,
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -163,3 +164,38 @@ def test_demo_with_an_outbox_that_is_a_file_claims_nothing(run, tmp_path):
     result = CliRunner().invoke(cli, ["demo"], env={**run.env, "DIGEST_OUTBOX_DIR": str(tmp_path / "outbox-file")})
     assert result.exit_code == 1 and "DIGEST_OUTBOX_DIR" in result.output, result.output
     assert states(run.url).get("sending", 0) == 0
+
+
+def scored(output: str) -> list[tuple[int, float, str]]:
+    """(number, score, title) of each paper line of a dry run."""
+    return [(int(n), float(s), t) for n, s, t in re.findall(r"^\s+(\d+)\. \[([0-9.]+)\] (.+?)  — ", output, re.M)]
+
+
+def test_the_dry_run_lists_the_picks_best_score_first(run):
+    run("ingest", "seeds")
+    run("subscribe", "ada@example.org", "--topic", "LLM quantization", "--topic", "efficient attention",
+        "--topic", "sparse matrices", "--max-papers", "12")
+    lines = scored(run("send", "--dry-run").output)
+    assert len(lines) == 12 and [n for n, _, _ in lines] == list(range(1, 13))
+    assert [s for _, s, _ in lines] == sorted((s for _, s, _ in lines), reverse=True)
+
+
+def test_the_dry_run_of_a_finished_edition_shows_what_it_sent_or_why_not(run):
+    from digest.models import DigestItem, Paper
+
+    run("ingest", "seeds")
+    run("subscribe", "ada@example.org", "--topic", "LLM quantization", "--topic", "efficient attention",
+        "--max-papers", "4")
+    run("subscribe", "bob@example.org", "--topic", "tidal heating of icy moons")
+    run("send")
+    dry = run("send", "--dry-run").output
+    with session_factory(run.url)() as session:
+        held = session.execute(select(DigestItem.score, Paper.title, DigestItem.reason).join(Paper).where(
+            DigestItem.subscriber_id == 1).order_by(DigestItem.score.desc())).all()
+    assert len(held) == 4
+    assert re.search(r"^ada@example.org \(\S+\): already sent at \d{4}-\d\d-\d\d \d\d:\d\d UTC, 4 papers; "
+                     r"nothing would be sent \(use --force\)\. It held:$", dry, re.M)
+    assert [f"  {n:2}. [{s:.2f}] {t[:90]}  — {r}" for n, (s, t, r) in enumerate(held, 1)] == \
+        [line for line in dry.splitlines() if re.match(r"^\s+\d+\. \[", line)]
+    assert re.search(r"^bob@example.org \(\S+\): already skipped \(nothing relevant today\); nothing would be sent",
+                     dry, re.M)

@@ -42,7 +42,7 @@ def test_a_second_message_to_one_address_never_overwrites_the_first(tmp_path):
     outbox.close()
     assert sorted(p.read_bytes() for p in paths) == sorted([first, second])
     assert not list((tmp_path / "outbox" / "2026-11-28").glob(".tmp-*"))  # no temporary file left behind
-    assert "2 message(s)" in (tmp_path / "outbox" / "index.html").read_text()
+    assert "2 messages" in (tmp_path / "outbox" / "index.html").read_text()
 
 
 def test_a_file_already_in_the_outbox_is_never_replaced(tmp_path):
@@ -74,6 +74,35 @@ def test_outbox_index_lists_a_file_whose_header_the_parser_rejects(tmp_path):
     (folder / "good.eml").write_bytes(good)
     (folder / "bad.eml").write_bytes(bad)
     index = mail.write_outbox_index(tmp_path / "outbox").read_text()
-    assert "2 message(s)" in index and "ada@example.org" in index
+    assert "2 messages" in index and "ada@example.org" in index
 
 
+
+
+def test_the_index_previews_each_message_newest_first(tmp_path, sqlite_url):
+    import os
+    import re
+    from html import unescape
+
+    from history_site import make_history
+
+    settings = load_settings(make_env(tmp_path, sqlite_url), read_dotenv=False)
+    digests = make_history(settings).sender.sent  # Ada's and Bob's digests of Friday 31 July
+    outbox = mail.OutboxSender(tmp_path / "outbox")
+    for n, (sender, to, data) in enumerate([*digests, ("d@example.org", "eve@example.org",
+                                                       message("eve@example.org", "<b>hi</b>", edition="2026-08-03"))]):
+        path = tmp_path / "outbox" / outbox.send(sender, to, data).removeprefix("written to ").split("/outbox/")[1]
+        os.utime(path, (1_800_000_000 + n, 1_800_000_000 + n))  # one second apart, in this order
+    outbox.close()
+    index = (tmp_path / "outbox" / "index.html").read_text()
+    assert "3 messages, newest first" in index
+    shown = unescape(index)
+    assert shown.index("Edition 2026-08-03") < shown.index("Edition 2026-07-31")
+    assert shown.index("To eve@") < shown.index("To bob@") < shown.index("To ada@")  # by time written
+    assert "&lt;b&gt;hi&lt;/b&gt;" in index and "<b>hi</b>" not in index
+    ada = re.search(r'<article class="message">((?:(?!</article>).)*To ada@example.org.*?)</article>', index, re.S)
+    snippet = unescape(re.search(r'<p class="snippet">(.*?)</p>', ada.group(1), re.S).group(1)).splitlines()
+    assert snippet[0] == "Paper digest for Fri 31 Jul 2026 · 8 new papers matched your topics"
+    assert snippet[1].startswith("1. Policy gradients for language model agents") and snippet[-1] == "…"
+    view = re.search(r'<iframe src="(2026-07-31/ada@example.org-[0-9a-f]+\.html)" loading="lazy" sandbox', ada.group(1))
+    assert view and (tmp_path / "outbox" / view.group(1)).exists()

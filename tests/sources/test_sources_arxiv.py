@@ -43,6 +43,19 @@ def test_rss_entry_fields_are_plain_and_canonical():
     assert entry.announced_at == dt.datetime(2026, 4, 27, 4, tzinfo=dt.timezone.utc)
 
 
+def test_rss_entry_carries_the_journal_reference_and_doi_when_given():
+    entries = {e.key: e for e in _parse("arxiv-rss", RSS / "all-archives_2024-11-28_part2of2.xml").entries}
+    cross = entries["arxiv:2202.06515"]
+    assert cross.extra["journal_ref"] == "Physics of Fluids 36, 117158 (2024)" and cross.doi == "10.1063/5.0236964"
+    assert cross.extra["primary_category"] == "astro-ph.CO" and cross.announce_type == "cross"
+    assert sum(1 for e in entries.values() if e.extra.get("journal_ref")) == 74
+    plain = _parse("arxiv-rss", RSS / "cs.AI_2026-04-27_3items.xml").entries[0]
+    assert "journal_ref" not in {k for k, v in plain.extra.items() if v} and plain.doi is None
+    atom = _parse("arxiv-rss", RSS / "cs.AI_2025-08-20_ATOM_TRUNCATED.xml").entries  # read by feedparser: lower-cased
+    assert [e.extra["journal_ref"] for e in atom if e.extra.get("journal_ref")] == [
+        "2025 IEEE/RSJ international conference on intelligent robots and systems (IROS)"]
+
+
 def test_latex_accents_in_authors_are_decoded():
     entries = {e.key: e for e in _parse("arxiv-rss", RSS / "all-archives_2024-11-28_part1of2.xml").entries}
     assert "Benjamin Rémy" in entries["arxiv:2411.17748"].authors  # "Benjamin R\'emy (LEMTA)"

@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import threading
 import time
-import uuid
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from helpers import ROOT, free_port, make_env
+from helpers import ROOT, free_port, make_env, serving
 from digest import subscriptions as subs
 from digest.config import load_settings
 from digest.db import session_factory
 from digest.email.compose import build_content
 from digest.models import Digest, DigestItem, Paper
-from digest.web import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "artifacts" / "screenshots" / "web"
@@ -44,16 +40,8 @@ def site(tmp_path, sqlite_url, smtp_server):
     env = make_env(tmp_path, sqlite_url, DIGEST_SMTP_URL=f"smtp://127.0.0.1:{smtp_port}",
                    DIGEST_BASE_URL=f"http://127.0.0.1:{port}")
     settings = load_settings(env, read_dotenv=False)
-    app = create_app(settings)
-    app.extensions["digest"].limiter.prefix = f"digest-test:{uuid.uuid4().hex}"
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(settings, port):
         yield settings, handler
-    finally:
-        server.shutdown()
-        thread.join(5)
 
 
 @pytest.fixture
