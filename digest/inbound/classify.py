@@ -31,6 +31,8 @@ _PAIR = re.compile(r"(?<![\w.])([45]\d\d)[ -]+['\"]?([45]\.\d{1,3}\.\d{1,3})\b")
 _OURS = re.compile(r"\b(spf|dkim|dmarc|spam|blacklist(ed)?|blocklist(ed)?|block(ed)? (list|by)|reputation|"
                    r"not allowed to send|relay(ing)? (denied|not permitted|access denied)|rbl|dnsbl|"
                    r"authentication (failed|required))\b", re.I)
+_NO_DOMAIN = re.compile(r"unrouteable|unroutable|no such domain|domain (name )?(does not exist|not found)|"
+                        r"host or domain name not found|name service error", re.I)
 _ENHANCED = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
 
 
@@ -66,9 +68,9 @@ def classify(mail: Mail, rcpt: str, unsubscribe_address: str | None = None) -> V
     machine = strong or auto or plain.null_sender(mail)
     if not failures and not auto and (machine or to_us):
         failures = reports.text_failures(mail.msg) or plain.plain_failures(mail)
-        if not failures and (kind == "delivery-status" or to_us):
+        if not failures and (strong or to_us):  # a bounce whose recipients we cannot read: the reason still counts
             status, line = plain.reply_in(plain.human_text(mail.msg))
-            failures = [Failure("", "failed", status, line)] if (status or line) else []
+            failures = [Failure("", "failed", status, line)] if (status or line or strong) else []
     if failures:
         bounce = "bounce" if any(f.action == "failed" for f in failures) else "delay"
         return Verdict(bounce, failures=tuple(failures), evidence=reports.evidence(mail.msg))
@@ -113,4 +115,6 @@ def blame_of(failure: Failure) -> Blame:
         return Blame(SENDER, status, False)
     if verdict.blame == RECIPIENT:
         return Blame(RECIPIENT, status or verdict.status, not gave_up and (parts[1] == "1" or verdict.no_such_user))
+    if not status and not basic and _NO_DOMAIN.search(diagnostic):  # Exim's "unrouteable mail domain"
+        return Blame(RECIPIENT, None, True)
     return Blame(verdict.blame if verdict.blame == SENDER else UNKNOWN, status or verdict.status, False)

@@ -123,6 +123,6 @@ def reply_in(text: str) -> tuple[str | None, str]:
 def _wording_line(text: str) -> str:
     """A line that says why, when no code does ("user unknown", "mailbox full")."""
     match = re.search(r"^.*(no such user|user unknown|unknown user|does not exist|mailbox (is )?full|"
-                      r"over ?quota|not found|invalid (recipient|address|mailbox)|disabled|inactive).*$",
+                      r"over ?quota|not found|invalid (recipient|address|mailbox)|disabled|inactive|unroute?able|not recognized|no such domain).*$",
                       text, re.I | re.M)
     return " ".join(match[0].split())[:300] if match else ""
