@@ -174,6 +174,7 @@ class Digest(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "edition_date", name="uq_digest_subscriber_edition"),
         Index("ix_digests_state_edition", "state", "edition_date"),
+        Index("ix_digests_message_id", "message_id"),  # a returned message names its digest by Message-ID
     )
 
 
@@ -267,4 +268,5 @@ class InboundMessage(Base):
         UniqueConstraint("message_id", "rcpt", name="uq_inbound_message_rcpt"),
         Index("ix_inbound_kind_received", "kind", "received_at"),
         Index("ix_inbound_sender_received", "sender", "received_at"),
+        Index("ix_inbound_digest", "digest_id"),  # which of a reader's latest digests came back
     )

@@ -14,6 +14,9 @@ never touches the reader. Complaints set `complained` at once. A signed
 unsubscribe unsubscribes at once; a bare one only mails the reader a link.
 A sign-up by mail is a web sign-up: a pending row and a confirmation mail.
 Mail back is rate-limited per sender and per hour, and never goes to a machine.
+
+Digests, readers and their recent failures are read through `Known`, which
+the handler fills for a whole batch in a few queries (`digest.inbound.known`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from digest.delivery.outcomes import SUPPRESS_AFTER_FAILURES
 from digest.email.replies import RECIPIENT, SENDER, sender_problem
 from digest.inbound.answers import unsubscribe_request
 from digest.inbound.classify import Blame, Verdict, blame_of
+from digest.inbound.known import Known
 from digest.inbound.mime import Mail
 from digest.inbound.reports import Evidence, Failure
 from digest.inbound.verp import ForgedReturnPath, read_return_path
@@ -61,14 +65,15 @@ class Target:
     signed: bool = False
 
 
-def apply(settings: Settings, session: Session, mail: Mail, verdict: Verdict, rcpt: str,
+def apply(settings: Settings, known: Known, mail: Mail, verdict: Verdict, rcpt: str,
           now: dt.datetime) -> Outcome:
-    """Apply one verdict inside the caller's transaction."""
+    """Apply one verdict inside the caller's transaction (`known.session`)."""
+    session = known.session
     try:
         if verdict.kind in ("bounce", "delay"):
-            return bounce(settings, session, verdict, rcpt, now)
+            return bounce(settings, known, verdict, rcpt, now)
         if verdict.kind == "complaint":
-            return complaint(settings, session, verdict, rcpt, now)
+            return complaint(settings, known, verdict, rcpt, now)
     except ForgedReturnPath as exc:
         return Outcome("refused", f"forged report: {exc}", keep_raw=True)
     if verdict.kind == "unsubscribe":
@@ -80,18 +85,17 @@ def apply(settings: Settings, session: Session, mail: Mail, verdict: Verdict, rc
     return Outcome("reply", "kept for the operator (digest inbound --list)", keep_raw=True)
 
 
-def target(settings: Settings, session: Session, rcpt: str, evidence: Evidence) -> Target:
+def target(settings: Settings, known: Known, rcpt: str, evidence: Evidence) -> Target:
     """The digest and subscriber a report is about, and whether a signature says so."""
     key = settings.signing_key()
     for address in (rcpt, *evidence.return_paths):
         digest_id = read_return_path(key, address)  # ForgedReturnPath for a bad MAC
-        if digest_id is not None and (digest := session.get(Digest, digest_id)) is not None:
+        if digest_id is not None and (digest := known.digest(digest_id)) is not None:
             return Target(digest.subscriber, digest, signed=True)
-    digest = session.scalar(select(Digest).where(Digest.message_id.in_(evidence.message_ids))) \
-        if evidence.message_ids else None
+    digest = known.digest_by_message_id(evidence.message_ids) if evidence.message_ids else None
     for token in evidence.tokens:
         try:
-            subscriber = subs.get_token_subscriber(session, key, "unsubscribe", token)
+            subscriber = subs.get_token_subscriber(known.session, key, "unsubscribe", token)
         except subs.TokenError:
             continue
         return Target(subscriber, digest if digest is not None and digest.subscriber_id == subscriber.id else None, True)
@@ -109,8 +113,8 @@ def _failure_for(failures: tuple[Failure, ...], subscriber: Subscriber | None) -
     return next((f for f in failures if f.action == "failed"), failures[0])
 
 
-def bounce(settings: Settings, session: Session, verdict: Verdict, rcpt: str, now: dt.datetime) -> Outcome:
-    found = target(settings, session, rcpt, verdict.evidence)
+def bounce(settings: Settings, known: Known, verdict: Verdict, rcpt: str, now: dt.datetime) -> Outcome:
+    found = target(settings, known, rcpt, verdict.evidence)
     failure = _failure_for(verdict.failures, found.subscriber)
     if not found.signed:  # the address a report names may still be ours, by its Message-ID only
         found.subscriber = found.subscriber if found.subscriber is not None and \
@@ -129,11 +133,11 @@ def bounce(settings: Settings, session: Session, verdict: Verdict, rcpt: str, no
     elif verdict_blame.blame != RECIPIENT:
         result.outcome = f"unclassified bounce, reader not blamed ({shown})"
     else:
-        result.outcome = _blame_reader(session, found, verdict_blame, now) + f" ({shown})"
+        result.outcome = _blame_reader(known, found, verdict_blame, now) + f" ({shown})"
     return result
 
 
-def _blame_reader(session: Session, found: Target, blame: Blame, now: dt.datetime) -> str:
+def _blame_reader(known: Known, found: Target, blame: Blame, now: dt.datetime) -> str:
     """Count a failure against the reader; suppress at once (hard, signed) or after a run of them."""
     subscriber = found.subscriber
     if subscriber.status != "active":
@@ -141,7 +145,7 @@ def _blame_reader(session: Session, found: Target, blame: Blame, now: dt.datetim
     if blame.hard and found.signed:
         subs.set_status(subscriber, "bounced", now)
         return f"{subscriber.email} suppressed: no such address"
-    streak = _failed_in_a_row(session, subscriber, found.digest)
+    streak = _failed_in_a_row(known, subscriber, found.digest)
     subscriber.permanent_failures = max(subscriber.permanent_failures or 0, streak)
     if streak >= SUPPRESS_AFTER_FAILURES:
         subs.set_status(subscriber, "bounced", now)
@@ -150,18 +154,12 @@ def _blame_reader(session: Session, found: Target, blame: Blame, now: dt.datetim
     return f"{subscriber.email}: {streak} of {SUPPRESS_AFTER_FAILURES} failed digests in a row{note}"
 
 
-def _failed_in_a_row(session: Session, subscriber: Subscriber, digest: Digest | None) -> int:
+def _failed_in_a_row(known: Known, subscriber: Subscriber, digest: Digest | None) -> int:
     """How many of the reader's latest digests failed for them: refused at SMTP time or returned since."""
-    latest = session.execute(select(Digest.id, Digest.state, Digest.failure_class)
-                             .where(Digest.subscriber_id == subscriber.id, Digest.state.in_(("sent", "failed")))
-                             .order_by(Digest.edition_date.desc()).limit(SUPPRESS_AFTER_FAILURES)).all()
-    returned = set(session.scalars(select(InboundMessage.digest_id).where(
-        InboundMessage.subscriber_id == subscriber.id, InboundMessage.kind == "bounce",
-        InboundMessage.blame == RECIPIENT, InboundMessage.digest_id.in_([d.id for d in latest]))))
-    if digest is not None:
-        returned.add(digest.id)
+    latest = known.latest_of(subscriber.id)
+    returned = latest.returned | ({digest.id} if digest is not None else set())
     streak = 0
-    for digest_id, state, failure_class in latest:
+    for digest_id, state, failure_class in latest.digests:
         if digest_id in returned or (state == "failed" and failure_class == RECIPIENT):
             streak += 1
         else:
@@ -169,8 +167,8 @@ def _failed_in_a_row(session: Session, subscriber: Subscriber, digest: Digest | 
     return streak if digest is not None else max(streak, 1)
 
 
-def complaint(settings: Settings, session: Session, verdict: Verdict, rcpt: str, now: dt.datetime) -> Outcome:
-    found = target(settings, session, rcpt, verdict.evidence)
+def complaint(settings: Settings, known: Known, verdict: Verdict, rcpt: str, now: dt.datetime) -> Outcome:
+    found = target(settings, known, rcpt, verdict.evidence)
     kind = verdict.complaint.feedback_type
     result = Outcome("complaint", "", found.subscriber, found.digest, kind[:40])
     if kind in NOT_COMPLAINTS:
@@ -182,7 +180,7 @@ def complaint(settings: Settings, session: Session, verdict: Verdict, rcpt: str,
     elif found.subscriber.status == "complained":
         result.outcome = f"{found.subscriber.email} complained already"
     else:
-        subs.unsubscribe(session, found.subscriber, now)
+        subs.unsubscribe(known.session, found.subscriber, now)
         subs.set_status(found.subscriber, "complained", now)
         result.outcome = f"{found.subscriber.email} unsubscribed: marked a digest as spam ({kind})"
     return result

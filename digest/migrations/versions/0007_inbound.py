@@ -1,4 +1,4 @@
-"""mail that comes back: inbound_messages (bounces, complaints, commands, replies)
+"""mail that comes back: inbound_messages (bounces, complaints, commands, replies); digests found by Message-ID
 
 Revision ID: 0007
 Revises: 0006
@@ -40,9 +40,13 @@ def upgrade() -> None:
     )
     op.create_index('ix_inbound_kind_received', 'inbound_messages', ['kind', 'received_at'])
     op.create_index('ix_inbound_sender_received', 'inbound_messages', ['sender', 'received_at'])
+    op.create_index('ix_inbound_digest', 'inbound_messages', ['digest_id'])
+    op.create_index('ix_digests_message_id', 'digests', ['message_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_digests_message_id', table_name='digests')
+    op.drop_index('ix_inbound_digest', table_name='inbound_messages')
     op.drop_index('ix_inbound_sender_received', table_name='inbound_messages')
     op.drop_index('ix_inbound_kind_received', table_name='inbound_messages')
     op.drop_table('inbound_messages')
