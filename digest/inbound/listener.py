@@ -1,12 +1,15 @@
 """`digest inbound --listen HOST:PORT`: an LMTP (or SMTP) listener on aiosmtpd in front of the one handler.
 
-Each recipient of a transaction is handled on its own (one database
-transaction each) in a worker thread; the reply to DATA is sent only after the
-commit. LMTP answers once per recipient, as RFC 2033 asks; SMTP takes one
-recipient per transaction (452 for the next one, which the client sends again
-later), so its one reply is always true. A database that is down answers 451
-(try later): the client keeps the message. A message over the size cap is
-refused with 552 while it arrives, without being buffered.
+Messages that arrive together (every recipient of one LMTP transaction, and
+the deliveries of parallel connections within WINDOW seconds of each other, or
+while the previous group is being committed) are handled as one batch, one
+database transaction (`handler.handle_many`), in a worker thread; the reply to
+DATA is sent only after that commit. LMTP answers once per recipient, as
+RFC 2033 asks; SMTP takes one recipient per transaction (452 for the next
+one, which the client sends again later), so its one reply is always true. A
+database that is down answers 451 (try later): the client keeps the message.
+A message over the size cap is refused with 552 while it arrives, without
+being buffered.
 """
 
 from __future__ import annotations
@@ -19,16 +22,53 @@ from functools import partial
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
-from digest.inbound.handler import handle
+from digest.inbound.handler import Arrived, handle_many
 
 log = logging.getLogger("digest.inbound")
+WINDOW = 0.005  # seconds a first message waits for others to share its transaction
+MOST = 200  # messages in one transaction
+
+
+class Batcher:
+    """Groups the messages of concurrent deliveries into batches, one at a time through `handle_many`."""
+
+    def __init__(self, settings, factory, via: str, window: float = WINDOW, most: int = MOST):
+        self.work = partial(handle_many, settings, factory, via=via)
+        self.window, self.most = window, most
+        self.waiting: list[tuple[Arrived, asyncio.Future]] = []
+        self.wake = asyncio.Event()
+
+    async def submit(self, items: list[Arrived]) -> list:
+        """Each item's Handled, or the exception that kept it from the database; after the commit."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        self.waiting.extend(zip(items, futures))
+        self.wake.set()
+        return list(await asyncio.gather(*futures))
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self.wake.wait()
+            if len(self.waiting) < self.most:
+                await asyncio.sleep(self.window)
+            batch, self.waiting = self.waiting[:self.most], self.waiting[self.most:]
+            if not self.waiting:
+                self.wake.clear()
+            try:
+                results = await loop.run_in_executor(None, self.work, [item for item, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - handle_many returns its errors; this is the unexpected
+                results = [exc] * len(batch)
+            for (_, future), result in zip(batch, results):
+                if not future.done():
+                    future.set_result(result)
 
 
 class Handler:
     """aiosmtpd hooks: RCPT (one per SMTP transaction), DATA (handle each recipient after the commit)."""
 
-    def __init__(self, settings, factory, lmtp: bool):
-        self.settings, self.factory, self.lmtp = settings, factory, lmtp
+    def __init__(self, lmtp: bool, batcher: Batcher):
+        self.lmtp, self.batcher = lmtp, batcher
         self.via = "lmtp" if lmtp else "smtp"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -38,18 +78,15 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        loop = asyncio.get_running_loop()
         raw = envelope.original_content or b""
         replies = []
-        for rcpt in envelope.rcpt_tos:
-            try:
-                done = await loop.run_in_executor(None, partial(handle, self.settings, self.factory, raw, rcpt,
-                                                                self.via))
-                replies.append(f"250 2.0.0 {done.kind}")
-            except Exception as exc:  # noqa: BLE001 - the database is away: the client must keep the message
+        for done in await self.batcher.submit([Arrived(raw, rcpt) for rcpt in envelope.rcpt_tos]):
+            if isinstance(done, Exception):  # the database is away: the client must keep the message
                 log.error("inbound %s: not handled, asked to try later: %s", self.via,
-                          str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+                          str(done).splitlines()[0][:200] if str(done) else type(done).__name__)
                 replies.append("451 4.3.0 cannot store the message now, try again later")
+            else:
+                replies.append(f"250 2.0.0 {done.kind}")
         return "\r\n".join(replies) if self.lmtp else replies[0]
 
 
@@ -67,7 +104,9 @@ def serve(settings, factory, host: str, port: int, lmtp: bool = True, ready=None
 
 
 async def _serve(settings, factory, host: str, port: int, lmtp: bool, ready) -> None:
-    handler = Handler(settings, factory, lmtp)
+    batcher = Batcher(settings, factory, "lmtp" if lmtp else "smtp")
+    batching = asyncio.create_task(batcher.run())
+    handler = Handler(lmtp, batcher)
     protocol = LMTP if lmtp else SMTP
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
@@ -82,4 +121,5 @@ async def _serve(settings, factory, host: str, port: int, lmtp: bool, ready) -> 
         ready(bound)
     async with server:
         await stop.wait()
+    batching.cancel()
     log.info("inbound: stopped")

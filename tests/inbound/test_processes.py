@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import imaplib
 import os
-import pwd
 import re
-import shutil
 import smtplib
 import subprocess
 import sys
-import tempfile
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from digest.db import ensure_schema, session_factory
 from digest.models import InboundMessage, Subscriber
 from helpers import ROOT, free_port, make_env
+from imapserver import dovecot_server
 from inboundhelp import dsn, mail, sent_digest
 from procs import Proc, wait_until
 
@@ -76,6 +75,43 @@ def test_the_procfile_inbound_process_takes_lmtp_and_answers_after_the_commit(tm
     assert "Traceback" not in (tmp_path / "inbound.log").read_text()
 
 
+def _transactions(url) -> int:
+    """How many PostgreSQL transactions wrote the recorded messages (rows of one transaction share xmin)."""
+    with session_factory(url)() as session:
+        return session.scalar(text("SELECT count(DISTINCT xmin::text) FROM inbound_messages"))
+
+
+def test_the_listener_commits_messages_that_arrive_together_in_one_transaction(tmp_path, pg_url):
+    port = free_port()
+    proc = Proc([DIGEST, "inbound", "--listen", f"127.0.0.1:{port}"], make_env(tmp_path, pg_url),
+                tmp_path / "lmtp.log")
+    start, codes = threading.Barrier(8), []
+
+    def deliver(n):
+        with smtplib.LMTP("127.0.0.1", port) as lmtp:
+            lmtp.docmd("LHLO", "test")
+            start.wait(30)
+            for i in range(3):
+                lmtp.docmd("MAIL FROM:<>")
+                lmtp.docmd("RCPT TO:<digest@digest.example.org>")
+                lmtp.docmd("DATA")
+                lmtp.send(mail(f"p{n}@example.org", "Re: hi", "x", f"<c{n}.{i}@x>") + b".\r\n")
+                codes.append(lmtp.getreply()[0])
+
+    try:
+        wait_until(lambda: "listening" in proc.output(), 30, what="the listener")
+        threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        proc.stop()
+    assert codes == [250] * 24
+    assert len(_rows(pg_url)) == 24
+    assert _transactions(pg_url) < 24  # eight connections at once: grouped, not one transaction each
+
+
 def test_the_smtp_listener_refuses_a_message_over_the_cap_and_takes_one_recipient_at_a_time(tmp_path, pg_url):
     port = free_port()
     env = make_env(tmp_path, pg_url, DIGEST_INBOUND_MAX_BYTES=65536)
@@ -96,68 +132,10 @@ def test_the_smtp_listener_refuses_a_message_over_the_cap_and_takes_one_recipien
         proc.stop()
 
 
-DOVECOT_CONF = """
-base_dir = {tmp}/run
-state_dir = {tmp}/state
-log_path = {tmp}/dovecot.log
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:{tmp}/mail/%u
-first_valid_uid = 1
-default_login_user = dovenull
-default_internal_user = dovecot
-passdb {{
-  driver = static
-  args = password=secret
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={tmp}/mail/%u
-}}
-service imap-login {{
-  inet_listener imap {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-"""
-
-
 @pytest.fixture
-def dovecot(tmp_path):
-    """A real Dovecot IMAP server on loopback (Debian's dovecot-imapd; .ci/run installs it)."""
-    binary = shutil.which("dovecot") or "/usr/sbin/dovecot"
-    assert Path(binary).exists(), "dovecot is not installed: apt-get install dovecot-imapd (.ci/run does)"
-    user = pwd.getpwnam("dovecot")
-    # Dovecot's mail processes run as its own user: the folder must be reachable by it (pytest's are 0700).
-    home = Path(tempfile.mkdtemp(prefix="digest-dovecot-"))
-    home.chmod(0o755)
-    (home / "mail").mkdir()
-    os.chown(home / "mail", user.pw_uid, user.pw_gid)
-    port = free_port()
-    conf = home / "dovecot.conf"
-    conf.write_text(DOVECOT_CONF.format(tmp=home, port=port, uid=user.pw_uid, gid=user.pw_gid))
-    proc = Proc([binary, "-F", "-c", str(conf)], {}, home / "stdout.log")
-    try:
-        wait_until(lambda: _imap_up(port), 30, what="dovecot listening")
+def dovecot():
+    with dovecot_server() as port:
         yield port
-    finally:
-        proc.stop()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _imap_up(port):
-    try:
-        imaplib.IMAP4("127.0.0.1", port, timeout=2).logout()
-        return True
-    except OSError:
-        return False
 
 
 def test_the_imap_poller_handles_each_message_once_and_moves_it(tmp_path, pg_url, dovecot):
@@ -176,6 +154,7 @@ def test_the_imap_poller_handles_each_message_once_and_moves_it(tmp_path, pg_url
                           capture_output=True, text=True, timeout=60)
     assert once.returncode == 0, once.stderr
     assert re.search(r"1 bounce, 1 refused, 1 reply", once.stdout), once.stdout
+    assert _transactions(pg_url) == 1  # one pass of three messages: one transaction
     box.select("INBOX")
     assert box.search(None, "ALL")[1] == [b""]
     box.select("digest-done")
