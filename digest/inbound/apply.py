@@ -29,8 +29,7 @@ from sqlalchemy.orm import Session
 
 from digest import subscriptions as subs
 from digest.config import Settings
-from digest.delivery.outcomes import SUPPRESS_AFTER_FAILURES
-from digest.email.replies import RECIPIENT, SENDER, sender_problem
+from digest.email.replies import RECIPIENT, SENDER, SUPPRESS_AFTER_FAILURES, sender_problem
 from digest.inbound.answers import unsubscribe_request
 from digest.inbound.classify import Blame, Verdict, blame_of
 from digest.inbound.known import Known

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from digest.delivery.outcomes import SUPPRESS_AFTER_FAILURES
-from digest.email.replies import RECIPIENT
+from digest.email.replies import RECIPIENT, SUPPRESS_AFTER_FAILURES
 from digest.inbound.classify import Verdict
 from digest.inbound.reports import Evidence
 from digest.inbound.verp import ForgedReturnPath, read_return_path
