@@ -6,7 +6,7 @@ read if present (it never overrides variables already set). An invalid value
 raises `ConfigError` naming the variable; the CLI turns that into a one-line
 message and exit status 2.
 
-The mail settings (SMTP relay URL, rate, DKIM, unsubscribe mailto) are parsed
+The mail settings (SMTP relay URL, rate, DKIM, unsubscribe mailto, return path, inbound size cap) are parsed
 in `config_mail`, the shared errors live in `config_base`; both are importable
 from here.
 """
@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from digest.config_base import ConfigError, EnvironmentProblem, env_value as _get
-from digest.config_mail import (SMTP_SCHEMES, SMTP_TLS_MODES, DkimConfig, SmtpConfig, parse_dkim, parse_mailto,
-                                parse_rate, parse_smtp_url)
+from digest.config_mail import (INBOUND_MAX_BYTES, SMTP_SCHEMES, SMTP_TLS_MODES, DkimConfig, SmtpConfig,
+                                parse_bounce_domain, parse_dkim, parse_inbound_max_bytes, parse_mailto, parse_rate,
+                                parse_smtp_url)
 
 __all__ = [
     "DEFAULT_BASE_URL", "DEFAULT_BROKER_URL", "DEFAULT_FROM", "DEFAULT_SOURCES", "SMTP_SCHEMES", "SMTP_TLS_MODES",
@@ -70,6 +71,8 @@ class Settings:
     smtp_rate: float = 0.0  # messages per second over all workers; 0 = no limit
     dkim: DkimConfig | None = None
     unsubscribe_mailto: str | None = None
+    bounce_domain: str | None = None  # the signed return path's domain (VERP); None: bounces go to the From address
+    inbound_max_bytes: int = INBOUND_MAX_BYTES  # the largest message `digest inbound` reads
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -194,6 +197,8 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         smtp_rate=parse_rate(env),
         dkim=parse_dkim(env, from_address),
         unsubscribe_mailto=parse_mailto(env),
+        bounce_domain=parse_bounce_domain(env),
+        inbound_max_bytes=parse_inbound_max_bytes(env),
     )
 
 

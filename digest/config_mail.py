@@ -1,4 +1,5 @@
-"""Mail settings: the SMTP relay URL (DIGEST_SMTP_URL), its rate, DKIM signing, the unsubscribe mailto."""
+"""Mail settings: the SMTP relay URL (DIGEST_SMTP_URL), its rate, DKIM signing, the unsubscribe mailto,
+the return-path domain and the size cap of mail that comes back."""
 
 from __future__ import annotations
 
@@ -123,3 +124,27 @@ def parse_mailto(env: dict) -> str | None:
     if not re.fullmatch(r"[^@\s<>,\"]+@[A-Za-z0-9.-]+", address):
         raise ConfigError(f"DIGEST_LIST_UNSUBSCRIBE_MAILTO: expected an email address, got {raw!r}")
     return address
+
+
+_DOMAIN = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+INBOUND_MAX_BYTES = 10 * 1024 * 1024
+
+
+def parse_bounce_domain(env: dict) -> str | None:
+    """DIGEST_BOUNCE_DOMAIN: where the signed return path `bounces+<id>.<mac>@domain` points; unset: no VERP."""
+    raw = _get(env, "DIGEST_BOUNCE_DOMAIN")
+    if raw is None:
+        return None
+    if not _DOMAIN.fullmatch(raw):
+        raise ConfigError(f"DIGEST_BOUNCE_DOMAIN: expected a domain name such as mail.example.org, got {raw!r}")
+    return raw.lower()
+
+
+def parse_inbound_max_bytes(env: dict) -> int:
+    """DIGEST_INBOUND_MAX_BYTES: the largest message `digest inbound` reads (64 KiB to 100 MiB)."""
+    raw = _get(env, "DIGEST_INBOUND_MAX_BYTES")
+    if raw is None:
+        return INBOUND_MAX_BYTES
+    if not raw.isdigit() or not 65536 <= int(raw) <= 100 * 1024 * 1024:
+        raise ConfigError(f"DIGEST_INBOUND_MAX_BYTES: expected a size in bytes from 65536 to 104857600, got {raw!r}")
+    return int(raw)

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2 typed models: sources, papers, subscribers, digests, digest items, feedback."""
+"""SQLAlchemy 2 typed models: sources, papers, subscribers, digests, digest items, feedback, inbound mail."""
 
 from __future__ import annotations
 
@@ -193,6 +193,7 @@ class Digest(Base):
     __table_args__ = (
         UniqueConstraint("subscriber_id", "edition_date", name="uq_digest_subscriber_edition"),
         Index("ix_digests_state_edition", "state", "edition_date"),
+        Index("ix_digests_message_id", "message_id"),  # a returned message names its digest by Message-ID
     )
 
 
@@ -249,4 +250,42 @@ class Feedback(Base):
         UniqueConstraint("subscriber_id", "key", name="uq_feedback_subscriber_key"),
         CheckConstraint("sign IN (1, -1)", name="ck_feedback_sign"),
         Index("ix_feedback_paper", "paper_id"),
+    )
+
+
+class InboundMessage(Base):
+    """One message that came back (a bounce, a complaint, a command, a reply), handled once; rules in digest.inbound.
+
+    (message_id, rcpt) is the idempotency key: the same message delivered again
+    (a retried LMTP transaction, a mailbox polled twice) finds its row and does
+    nothing. `raw` keeps the message itself when an operator may need to read it
+    (replies, refused and unattributed mail); `replied` marks the ones we answered
+    by mail (confirmations), which the per-sender and hourly limits count.
+    """
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(300))
+    rcpt: Mapped[str] = mapped_column(String(320), default="")
+    via: Mapped[str] = mapped_column(String(10))  # pipe | lmtp | smtp | imap
+    received_at: Mapped[dt.datetime]
+    # bounce | delay | complaint | unsubscribe | subscribe | reply | autoreply | refused
+    kind: Mapped[str] = mapped_column(String(20))
+    sender: Mapped[str] = mapped_column(String(320), default="")  # the From address, lower-cased
+    subject: Mapped[str] = mapped_column(Text, default="")
+    outcome: Mapped[str] = mapped_column(Text, default="")  # what was done, one line
+    status: Mapped[str | None] = mapped_column(String(40))  # RFC 3463 code of a bounce, feedback type of a complaint
+    blame: Mapped[str | None] = mapped_column(String(20))  # recipient | sender | transient | unknown (bounces)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="SET NULL"))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"))
+    replied: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "rcpt", name="uq_inbound_message_rcpt"),
+        Index("ix_inbound_kind_received", "kind", "received_at"),
+        Index("ix_inbound_sender_received", "sender", "received_at"),
+        Index("ix_inbound_digest", "digest_id"),  # which of a reader's latest digests came back
     )

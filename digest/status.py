@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from digest.wording import plural
 from digest.delivery.outcomes import OUTAGE_PREFIX, UNKNOWN_PREFIX, outage_since, unknown_outcomes
 from digest.email.replies import SENDER, classify_reply, sender_problem
-from digest.models import Digest, Paper, Source, Subscriber
+from digest.models import Digest, InboundMessage, Paper, Source, Subscriber
 from digest.ranking.embed import embedder_problem
 
 STATES = ("pending", "sending", "sent", "skipped", "failed", "suppressed")
@@ -31,6 +31,7 @@ class StatusReport:
     sender_problems: list[str] = field(default_factory=list)
     delivery: list[str] = field(default_factory=list)  # a relay outage, unknown outcomes: what is waiting and why
     warnings: list[str] = field(default_factory=list)  # what runs degraded: no sentence-embedding model, say
+    returned: list[str] = field(default_factory=list)  # mail that came back (digest inbound), by kind
 
 
 def _when(value: dt.datetime | None) -> str:
@@ -98,6 +99,7 @@ def get_status(session: Session, now: dt.datetime, days: int = 3) -> StatusRepor
     report.sender_problems = get_sender_problems(session, since)
     report.failures[:0] = report.sender_problems
     report.warnings = ranking_warnings()
+    report.returned = get_returned(session, now - dt.timedelta(days=days))
     return report
 
 
@@ -105,6 +107,30 @@ def ranking_warnings() -> list[str]:
     """One line when the sentence-embedding model cannot load: papers are then ranked by their words alone."""
     problem = embedder_problem()
     return [f"ranking by words only: {problem}"] if problem else []
+
+
+RETURNED_WORDS = {"bounce": ("bounce", "bounces"), "complaint": ("complaint", "complaints"),
+                  "unsubscribe": ("unsubscribe by mail", "unsubscribes by mail"),
+                  "subscribe": ("sign-up by mail", "sign-ups by mail"), "reply": ("reply", "replies"),
+                  "autoreply": ("auto-reply", "auto-replies"), "delay": ("delay notice", "delay notices"),
+                  "refused": ("refused message", "refused messages")}
+
+
+def get_returned(session: Session, since: dt.datetime) -> list[str]:
+    """Mail that came back since `since`, by kind; complaints and replies waiting for the operator stand out."""
+    counts = dict(session.execute(select(InboundMessage.kind, func.count()).where(
+        InboundMessage.received_at >= since).group_by(InboundMessage.kind)).all())
+    if not counts:
+        return []
+    parts = [plural(counts[k], *RETURNED_WORDS[k]) for k in RETURNED_WORDS if counts.get(k)]
+    lines = [f"returned mail: {', '.join(parts)} (digest inbound --list)"]
+    complained = session.scalar(select(func.count()).select_from(Subscriber).where(Subscriber.status == "complained"))
+    if counts.get("complaint"):
+        lines.append(f"complaints: {plural(counts['complaint'], 'reader')} marked a digest as spam; "
+                     f"{plural(complained or 0, 'address', 'addresses')} unsubscribed for it in all")
+    if counts.get("reply"):
+        lines.append(f"replies: {plural(counts['reply'], 'message')} for the operator (digest inbound --list --kind reply)")
+    return lines
 
 
 def get_sender_problems(session: Session, since: dt.date) -> list[str]:

@@ -14,7 +14,11 @@ PURE_PACKAGES = ["ranking", "email", "sources"]
 # LaTeX to text.
 PURE_MODULES = ["digest", "digest.wording", "digest.latex", "digest.latex_commands", "digest.latex_tables",
                 "digest.config", "digest.resources", "digest.arxiv_categories", "digest.preferences",
-                "digest.tokens", "digest.config_base", "digest.config_mail"]
+                "digest.tokens", "digest.config_base", "digest.config_mail",
+                # mail that comes back, parsed; the adapters (apply, handler, listener, imap) are not pure
+                "digest.inbound", "digest.inbound.verp", "digest.inbound.mime", "digest.inbound.reports",
+                "digest.inbound.plain", "digest.inbound.commands", "digest.inbound.classify",
+                "digest.inbound.answers"]
 IO_MODULES = ("sqlalchemy", "digest.db", "digest.models", "urllib3", "smtplib", "celery", "redis", "flask")
 # `digest send --enqueue` hands batches to the Celery workers: the one place digest/ may reach scheduler/,
 # lazily, inside the command.

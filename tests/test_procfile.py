@@ -45,7 +45,8 @@ def test_links_in_a_delivered_email_reach_the_web_process_under_honcho(tmp_path,
     env = make_env(tmp_path, pg_database_url, DIGEST_QUEUE=f"digest-test-{uuid.uuid4().hex[:8]}",
                    DIGEST_TICK_SECONDS=2, DIGEST_SWEEP_SECONDS=2, DIGEST_PORT=web_port,
                    DIGEST_BASE_URL=f"http://127.0.0.1:{web_port}", DIGEST_WORKER_CONCURRENCY=1,
-                   PORT=honcho_port)  # what honcho hands its processes; the web line must not use it
+                   PORT=honcho_port,  # what honcho hands its processes; the web line must not use it
+                   DIGEST_INBOUND_LISTEN=f"127.0.0.1:{free_port()}")
     now = dt.datetime.now(dt.timezone.utc)
     settings = load_settings(env, read_dotenv=False)
     run_ingest(settings, [seeds_spec()], now)

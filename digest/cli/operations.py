@@ -59,6 +59,8 @@ def status(ctx) -> None:
         click.echo(f"oldest pending: {report.oldest_pending}")
     for line in report.delivery:
         click.echo(line)
+    for line in report.returned:
+        click.echo(line)
     if report.skips:
         click.echo("\nSkipped")
         for line in report.skips:

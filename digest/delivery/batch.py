@@ -21,6 +21,7 @@ from digest.delivery.report import DeliveryReport, plural
 from digest.delivery.senders import RECIPIENT, UNKNOWN, DeliveryError, PermanentError, Sender, SenderUnavailable, \
     TransientError
 from digest.email import compose, message, render
+from digest.inbound.verp import envelope_sender
 from digest.models import Digest, DigestItem, Paper
 
 log = logging.getLogger("digest.delivery")
@@ -260,7 +261,7 @@ def _send(settings, session, digest, sender, data: bytes, batch: Batch) -> str |
             return None
         batch.in_flight = digest.id
         try:
-            reply = sender.send(settings.from_address.addr_spec, recipient, data)
+            reply = sender.send(envelope_sender(settings, digest.id), recipient, data)
         except PermanentError as exc:
             batch.transient_streak = 0
             return exc

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from digest.delivery.report import DeliveryReport, plural
 from digest.delivery.senders import RECIPIENT, SENDER, TRANSIENT, UNKNOWN, PermanentError, TransientError, sender_problem
+from digest.email.replies import SUPPRESS_AFTER_FAILURES
 from digest.models import Digest, Subscriber
 
 UNKNOWN_RETRY = dt.timedelta(minutes=10)
@@ -111,7 +112,6 @@ REFUSED = {
     SENDER: "the relay refused it as our problem, not the reader's",
     UNKNOWN: "the relay refused it",
 }
-SUPPRESS_AFTER_FAILURES = 3
 
 
 def refused(session: Session, digest: Digest, now: dt.datetime, report: DeliveryReport, exc: PermanentError) -> None:

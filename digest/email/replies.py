@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 
 RECIPIENT, SENDER, TRANSIENT, UNKNOWN = "recipient", "sender", "transient", "unknown"
+# Failures blamed on the reader in a row (refused at SMTP time or returned later) that suppress the address.
+SUPPRESS_AFTER_FAILURES = 3
 
 
 @dataclass(frozen=True)
