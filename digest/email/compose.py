@@ -35,8 +35,9 @@ def build_content(settings: Settings, subscriber: Subscriber, edition_date: dt.d
         email=subscriber.email, edition_date=edition_date, topics=list(subscriber.topics or []),
         followed=tuple(getattr(subscriber, "authors", None) or ()),
         view_url=f"{settings.base_url}/edition/{make_edition_token(key, subscriber.id, edition_date)}",
-        cards=[render.Card(card(papers[p.paper_id]), p.reason, p.topic,
-                           *feedback_urls(settings.base_url, key, subscriber.id, p.paper_id)) for p in picks],
+        cards=[render.Card(card(papers[p.paper_id]), _without(p.reason, getattr(p, "sentence", "")), p.topic,
+                           *feedback_urls(settings.base_url, key, subscriber.id, p.paper_id),
+                           key_sentence=getattr(p, "sentence", "")) for p in picks],
         updated=[render.Card(card(papers[p.paper_id]), p.reason) for p in updated],
         unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber.id)}",
         preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber.id)}",
@@ -87,3 +88,8 @@ def shared_edition(web: bool = False) -> render.EditionRenderer:
         kept = _EDITIONS[web] = (now, render.EditionRenderer(budget=WEB_BUDGET, web=True) if web else
                                  render.EditionRenderer())
     return kept[1]
+
+
+def _without(reason: str, sentence: str) -> str:
+    """The reason, minus the sentence it quotes when the card shows that sentence already (in bold, above)."""
+    return reason.replace(f": “{sentence}”", "", 1) if sentence else reason

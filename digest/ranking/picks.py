@@ -37,6 +37,7 @@ class Pick:
     reason: str
     topic: str | None = None
     terms: list[str] = field(default_factory=list)
+    sentence: str = ""  # the abstract's sentence closest to why: the topic, or the nearest liked paper
 
 
 @contextlib.contextmanager
@@ -140,13 +141,13 @@ class Explainer:
         special = followed | (slots < 0) | (written < 0)
         keys = np.where(special, -1, written * self.n + papers)
         uniq, inverse = np.unique(keys, return_inverse=True)
-        made = [self._topic_part(k // self.n, k % self.n) if k >= 0 else ("", [], None) for k in uniq.tolist()]
+        made = [self._topic_part(k // self.n, k % self.n) if k >= 0 else ("", [], None, "") for k in uniq.tolist()]
         columns = []
-        for part in range(3):  # reason, terms, topic: gathered per pick without a Python loop
+        for part in range(4):  # reason, terms, topic, sentence: gathered per pick without a Python loop
             column = np.empty(len(made), dtype=object)
             column[:] = [m[part] for m in made]
             columns.append(column[inverse.ravel()].tolist())
-        flat = list(map(Pick, ids, scores, columns[0], columns[2], map(list, columns[1])))
+        flat = list(map(Pick, ids, scores, columns[0], columns[2], map(list, columns[1]), columns[3]))
         topic_rel = chosen.topic_rel[cells]
         for i in np.flatnonzero(special).tolist():  # a follow or a category brought these in
             flat[i] = self._pick(int(r[i]), ids[i], int(papers[i]), int(slots[i]), float(topic_rel[i]),
@@ -156,16 +157,17 @@ class Explainer:
 
     def _pick(self, row: int, pid: int, paper: int, slot: int, rel_topic: float, score: float, followed: bool) -> Pick:
         """A pick that a follow or a category brought in, with every reason that applies."""
-        parts, topic, terms = [], None, []
+        parts, topic, terms, sentence = [], None, [], ""
         if followed:
             parts.append(f"By {self._followed_name(row, paper)}, an author you follow")
         if slot >= 0 and rel_topic >= self.compiled.floors[row]:
-            text, terms, topic = self._topic_part(int(self.compiled.written[row, slot]), paper)
+            text, terms, topic, sentence = self._topic_part(int(self.compiled.written[row, slot]), paper)
             parts.append(text[:1].lower() + text[1:] if parts else text)
         elif slot == select.CATEGORY:
             parts.append(f"New in {self._category(row, paper)}")
         elif slot == LIKED:
-            parts.append(self._liked_part(row, paper))
+            text, sentence = self._liked_part(row, paper)
+            parts.append(text)
         # Papers picked by popularity (a category's, the trending ones) say which figure placed them.
         by_popularity = slot in (select.CATEGORY, select.TRENDING)
         trend = self.edition.popularity_reason[paper] if by_popularity else self.edition.trend_reason[paper]
@@ -174,36 +176,40 @@ class Explainer:
         elif slot == select.TRENDING and not parts:
             parts.append(age_reason(float(self.edition.age_hours[paper])))
         text = "; ".join(parts)
-        return Pick(pid, score, text[:1].upper() + text[1:], topic, list(terms))
+        return Pick(pid, score, text[:1].upper() + text[1:], topic, list(terms), sentence)
 
-    def _topic_part(self, written: int, paper: int) -> tuple[str, list[str], str]:
-        """(reason, terms, topic as written) for one topic and paper, cached for the result's lifetime."""
+    def _topic_part(self, written: int, paper: int) -> tuple[str, list[str], str, str]:
+        """(reason, terms, topic as written, key sentence) for one topic and paper, cached for the result's
+        lifetime."""
         key = written * self.n + paper
         cached = self._topic_parts.get(key)
         if cached is None:
             topic, topic_id = self.compiled.written_texts[written]
-            text, terms = self._topic_reason(topic, topic_id, paper)
+            text, terms, sentence = self._topic_reason(topic, topic_id, paper)
             if self.edition.trend_reason[paper]:
                 text = f"{text}; {self.edition.trend_reason[paper]}"
-            cached = self._topic_parts[key] = (text[:1].upper() + text[1:], terms, topic)
+            cached = self._topic_parts[key] = (text[:1].upper() + text[1:], terms, topic, sentence)
         return cached
 
-    def _topic_reason(self, topic: str, topic_id: int, paper: int) -> tuple[str, list[str]]:
-        """The topic as the paper words it ("matches your topic “x”: “as written”"); else, when the paper came
-        by meaning, the abstract sentence closest to the topic; else the topic's words the paper has."""
+    def _topic_reason(self, topic: str, topic_id: int, paper: int) -> tuple[str, list[str], str]:
+        """(reason, words, key sentence). The reason gives the topic as the paper words it ("matches your topic
+        “x”: “as written”"); else, when the paper came by meaning, the abstract sentence closest to the topic;
+        else the topic's words the paper has. The key sentence is the one closest to the topic (by the stored
+        sentence vectors; by shared words without them)."""
         title, abstract, shown = self._shown(paper)
+        sem, queries = self.edition.semantic, self.queries
+        by_meaning = sem is not None and queries is not None and sem.ok[paper] and topic_id < len(queries.topic_raw)
+        vector = queries.topic_raw[topic_id] if by_meaning else None
+        sentence = closest_sentence(abstract, vector, topic, self.edition.sentences[paper])
+        words = found_words(shown, topic)
         phrase = quote_phrase(shown, topic)
         if phrase is not None:
             if fold(phrase).lower() == fold(topic).lower():
-                return f"matches your topic “{topic}”", found_words(shown, topic)
-            return f"matches your topic “{topic}”: “{shorten(phrase, 80)}”", found_words(shown, topic)
-        sem, queries = self.edition.semantic, self.queries
-        if sem is not None and queries is not None and sem.ok[paper] and topic_id < len(queries.topic_raw):
-            sentence = closest_sentence(abstract, queries.topic_raw[topic_id], topic, self.edition.sentences[paper])
-            return (f"close to your topic “{topic}”" + (f": “{sentence}”" if sentence else ""),
-                    found_words(shown, topic))
-        words = found_words(shown, topic)
-        return f"matches your topic “{topic}” on: " + ", ".join(f"“{w}”" for w in words), words
+                return f"matches your topic “{topic}”", words, sentence
+            return f"matches your topic “{topic}”: “{shorten(phrase, 80)}”", words, sentence
+        if by_meaning:
+            return f"close to your topic “{topic}”" + (f": “{sentence}”" if sentence else ""), words, sentence
+        return f"matches your topic “{topic}” on: " + ", ".join(f"“{w}”" for w in words), words, sentence
 
     def _shown(self, paper: int) -> tuple[str, str, str]:
         """(title, abstract, both) as the reader sees them (LaTeX made readable), once per paper."""
@@ -213,12 +219,16 @@ class Explainer:
             got = self._texts[paper] = (title, abstract, f"{title}. {abstract}")
         return got
 
-    def _liked_part(self, row: int, paper: int) -> str:
-        """Which liked paper this one is nearest to."""
-        example = self.queries.closest_liked(row, self.edition.semantic.vectors[paper]) if self.queries else None
-        if example is None or not example.title:
-            return "Close to papers you liked"
-        return f"Close to “{shorten(readable(example.title), 120)}”, which you liked"
+    def _liked_part(self, row: int, paper: int) -> tuple[str, str]:
+        """(which liked paper this one is nearest to, the abstract sentence nearest to that paper)."""
+        vector = self.edition.semantic.vectors[paper]
+        nearest = self.queries.closest_liked(row, vector) if self.queries else None
+        if nearest is None or not nearest[0].title:
+            return "Close to papers you liked", ""
+        example, liked = nearest
+        _, abstract, _ = self._shown(paper)
+        sentence = closest_sentence(abstract, liked, "", self.edition.sentences[paper])
+        return f"Close to “{shorten(readable(example.title), 120)}”, which you liked", sentence
 
     def _followed_name(self, row: int, paper: int) -> str:
         keys = self.compiled.follow_keys[row]

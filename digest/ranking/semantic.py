@@ -182,14 +182,15 @@ class Queries:
         return (np.asarray(hits[r, cols]).ravel() > 0).astype(np.float32)
 
     def closest_liked(self, row: int, paper_vector: np.ndarray):
-        """The liked example nearest to a paper, for the reason; None without likes."""
+        """(the liked example nearest to a paper, its vector), for the reason; None without likes."""
         fb = self.feedback
         if fb is None:
             return None
         idx = fb.liked.indices[fb.liked.indptr[row]:fb.liked.indptr[row + 1]]
         if not idx.size:
             return None
-        return fb.examples[int(idx[np.argmax(fb.vectors[idx] @ paper_vector)])]
+        best = int(idx[np.argmax(fb.vectors[idx] @ paper_vector)])
+        return fb.examples[best], fb.vectors[best]
 
 
 def compile_queries(profiles, compiled, edition) -> Queries | None:

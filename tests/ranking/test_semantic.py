@@ -110,3 +110,12 @@ def test_without_a_model_ranking_falls_back_to_words(monkeypatch):
     # Words as the paper spells them ("graphs"), never as stems.
     assert got[1].reason == "Matches your topic “graph neural networks” on: “graphs”, “neural”, “networks”", got[1].reason
     assert all("Close to" not in p.reason for p in got)
+
+
+def test_every_pick_carries_the_key_sentence_of_its_own_abstract():
+    liked = Example(paper_id=4, title=PAPERS[3][0], abstract=PAPERS[3][1], categories=PAPERS[3][2])
+    for profile in (Profile(1, topics=("cosmology",), max_papers=3), Profile(1, liked=(liked,), max_papers=2)):
+        got = rank([profile], candidates(), NOW)[1]
+        assert got
+        for pick in got:
+            assert pick.sentence and pick.sentence.rstrip("…") in PAPERS[pick.paper_id - 1][1], pick
