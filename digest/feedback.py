@@ -16,12 +16,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session, aliased
 
 from digest import ranking
 from digest.db import insert_for
 from digest.models import Feedback, Paper
+from digest.ranking.embed import EMBED_VERSION
 from digest.sources.keys import arxiv_links, canonical_key, find_arxiv_id
 from digest.sources.text import normalise_title
 
@@ -201,14 +202,12 @@ class Examples:
 def bulk_examples(session: Session, subscriber_ids: list[int]) -> dict[int, Examples]:
     """Every listed subscriber's liked and disliked works, newest first, in one query per chunk of subscribers.
 
-    A stored paper comes with its own text and, when the papers table has one, its stored embedding; an
+    A stored paper comes with its own text and its stored embedding (when of the current model); an
     entry not in the database with the text it was recorded with. Read-only.
     """
     out: dict[int, Examples] = {}
-    embedding = getattr(Paper, "embedding", None)  # a column added with sentence embeddings, when present
-    paper_columns = [Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories]
-    if embedding is not None:
-        paper_columns.append(embedding)
+    current = case((Paper.embedding_version == EMBED_VERSION, Paper.embedding), else_=None)  # an older model's: none
+    paper_columns = [Paper.id, Paper.title, Paper.abstract, Paper.authors, Paper.categories, current]
     for start in range(0, len(subscriber_ids), _CHUNK):
         chunk = subscriber_ids[start:start + _CHUNK]
         rows = session.execute(
@@ -231,6 +230,6 @@ def _example(row) -> ranking.Example:
     if paper_id is None:
         return ranking.Example(None, title or "", abstract or "", tuple(authors or ()), tuple(categories or ()),
                                arxiv_id)
-    p_title, p_abstract, p_authors, p_categories, *embedding = paper
+    p_title, p_abstract, p_authors, p_categories, embedding = paper
     return ranking.Example(paper_id, p_title or "", p_abstract or "", tuple(p_authors or ()),
-                           tuple(p_categories or ()), arxiv_id, embedding=embedding[0] if embedding else None)
+                           tuple(p_categories or ()), arxiv_id, embedding=embedding)

@@ -165,9 +165,7 @@ def select_picks(settings: Settings, session: Session, subscribers: list[Subscri
     revised, revised_papers = get_revisions(session, now, days)
     ids = [s.id for s in subscribers]
     sent = get_already_sent(session, ids, list(papers), exclude_digest_ids)
-    rated = feedback.bulk_examples(session, ids)
-    for subscriber_id, theirs in rated.items():  # a paper the reader rated is never sent (back) to them
-        sent.setdefault(subscriber_id, set()).update(theirs.paper_ids)
+    rated = feedback.bulk_examples(session, ids)  # ranking never sends a rated paper (back) to its reader
     last_sent = get_last_sent(session, ids)
     daily_since = now - dt.timedelta(days=settings.candidate_days)
     newest = max((papers[c.paper_id].first_seen_at for c in candidates  # revisions are not news

@@ -1,32 +1,35 @@
 """Relevance by meaning, pure: sentence embeddings of papers and profiles, scored block by block.
 
-A profile's query vector is a Rocchio combination in embedding space: the
-mean of its topic phrases' vectors, plus the centroid of the papers it liked,
-minus a share of the centroid of those it disliked. For a block of subscribers
-one dense product (block × papers) scores every paper; then
+Per distinct topic phrase (once per call): its vector moved toward its
+PRF_DEPTH best papers (pseudo-relevance feedback; a few words are a thin
+query), its category affinity (the share of each arXiv category among its
+AFFINITY_DEPTH best papers) and its own best papers (`topic_table`), scored
+as TOPIC_OWN_WEIGHT × cosine + LEXICAL_WEIGHT × BM25 + CATEGORY_WEIGHT ×
+affinity, so that each of a reader's topics brings its own papers.
 
-- pseudo-relevance feedback, for profiles with topics and no liked papers
-  (a few words are a thin query): the query moves toward the centroid of its
-  PRF_DEPTH best papers and the block is scored again;
-- the lexical match (the BM25 relevance of `ranking.text`, in [0, 1]) is added
-  with weight LEXICAL_WEIGHT: an exact phrase still counts;
-- learned category affinity: the share of each arXiv category among the
-  papers the reader liked (minus half the share among the disliked) or, with
-  no liked papers, among the AFFINITY_DEPTH best papers of the first pass; a
-  paper gains CATEGORY_WEIGHT × its best category's share;
-- learned author affinity: AUTHOR_WEIGHT for a paper sharing an author with a
-  liked paper.
+Per profile, a block at a time (`Queries.block`): the query is the mean of its
+topics' moved vectors plus the centroid of the papers it liked minus a share
+of the disliked (Rocchio in embedding space, `ranking.likes`); its category
+affinity is that of its liked papers (minus half the disliked) or, without
+likes, the mean of its topics'. Its nearest papers (`ranking.nearest`: exact
+for small calls, an inverted file for large ones) score
 
-Only papers whose first-pass cosine reaches SEMANTIC_FLOOR (or the profile's
-own floor, if higher) are kept: pseudo-relevance feedback pulls every query
-toward some cluster, and a topic that matches nothing today must still get
-nothing. The weights were chosen on the labelled harness
-(`ranking.evaluate`; the table is printed by bench/rank.py) and checked on the
-library and simulated-reader harnesses.
+    q · x + CATEGORY_WEIGHT × affinity · categories + LEXICAL_WEIGHT × best topic's BM25
+          + AUTHOR_WEIGHT × shares an author with a liked paper.
+
+A cell is kept only when the paper is near enough to what the reader asked
+for: with liked papers, q · x reaches SEMANTIC_FLOOR (or the profile's own
+floor, if higher); otherwise one of its topics' raw phrase vectors does, or the
+words match. Pseudo-relevance feedback pulls every query toward some cluster,
+and a topic that matches nothing today must still get nothing. The weights were
+chosen on the labelled harness (bench/rank.py prints each varied alone) and
+checked on the library and simulated-reader harnesses (`ranking.harness`).
 
 Vectors come from `Candidate.embedding` / `Example.embedding` (stored at
 ingest); a missing one is computed here when the model loads
 (`ranking.embed.get_embedder`), else that paper is ranked by words only.
+Topic phrase vectors are stored per phrase (`digest.embeddings.load_phrases`)
+and kept per process (`remember_phrases`).
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ _PHRASES_LOCK = threading.Lock()
 
 
 def remember_phrases(vectors: dict[str, bytes]) -> None:
-    """Seed the per-process phrase cache (topic vectors stored with the profile)."""
+    """Seed the per-process phrase cache with stored topic vectors (phrase → float16 bytes)."""
     with _PHRASES_LOCK:
         for phrase, blob in vectors.items():
             if blob:
