@@ -26,6 +26,7 @@ from collections import Counter
 import numpy as np
 
 from digest.ranking import Candidate, Example, Profile, embed, rank
+from digest.ranking.evaluate import precision_at
 from digest.ranking.text import tokens
 
 LIBRARY_MIN, LIBRARY_SIZE, LIBRARY_DRAWS = 20, 8, 5
@@ -71,12 +72,12 @@ def library_harness(candidates: list[Candidate], k: int = 10) -> dict[str, float
     for i, (category, liked) in enumerate(draws):
         rows = [position[p] for p in liked]
         label = {c.paper_id for c in candidates if category in c.categories}
-        result["ours"].append(_precision([p.paper_id for p in picks[i]], label, k))
+        result["ours"].append(precision_at([p.paper_id for p in picks[i]], label, k))
         for name, matrix in (("MiniLM centroid", vectors), ("tf-idf centroid", tfidf)):
             score = matrix @ matrix[rows].mean(axis=0)
             score[rows] = -np.inf
             top = np.argsort(-score, kind="stable")[:k]
-            result[name].append(_precision([candidates[j].paper_id for j in top], label, k))
+            result[name].append(precision_at([candidates[j].paper_id for j in top], label, k))
     return {name: float(np.mean(v)) for name, v in result.items()}
 
 
@@ -112,10 +113,6 @@ def simulated_reader(candidates: list[Candidate], k: int = 10) -> list[float]:
                 (liked if category in c.categories else disliked)[i].append(example(c))
         curve.append(float(np.mean(scores)))
     return curve
-
-
-def _precision(ranked: list[int], relevant: set[int], k: int) -> float:
-    return sum(1 for p in ranked[:k] if p in relevant) / k
 
 
 def _matrices(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
