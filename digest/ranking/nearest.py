@@ -37,6 +37,18 @@ KMEANS_ROUNDS = 8
 class Clusters:
     centres: np.ndarray    # groups × dim, unit
     members: list[np.ndarray]  # per group: paper indices
+    _dense: list | None = None  # per group: (members, their vectors, their categories as a dense array)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.array([m.size for m in self.members], np.int64)
+
+    def dense(self, vectors: np.ndarray, categories) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Each group's members with their vectors and categories, contiguous (built once per edition)."""
+        if self._dense is None:
+            self._dense = [(m, vectors[m], np.asarray(categories[m].todense(), dtype=np.float32))
+                           for m in self.members]
+        return self._dense
 
 
 def cluster(vectors: np.ndarray, ok: np.ndarray) -> Clusters:
@@ -81,9 +93,10 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
            eligible, depth: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query row, paper, score) of each query's best `depth` eligible papers among the groups it probes.
 
-    Each group is scored for all the queries probing it at once (one small product); the scores land in a
-    queries × (probes × largest group) buffer, so the best `depth` of a query are chosen across all the
-    groups it probed in one partition. `eligible(rows, papers, qx)` says which cells pass the floor."""
+    Each group is scored for all the queries probing it at once (one small product); a query's scores land
+    side by side in one row of a queries × (sizes of its probed groups) buffer, so its best `depth` are
+    chosen across all the groups it probed in one partition. `eligible(rows, papers, qx)` says which cells
+    pass the floor."""
     empty = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
     if not q.shape[0]:
         return empty
@@ -96,40 +109,49 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
     n_groups = len(clusters.members)
     if not n_groups:
         return empty
-    probes = n_groups if exact else min(PROBES, n_groups)
-    near = q @ clusters.centres.T
-    chosen = (np.argpartition(-near, probes - 1, axis=1)[:, :probes] if probes < n_groups
+    probes = min(PROBES, n_groups)
+    chosen = (np.argpartition(-(q @ clusters.centres.T), probes - 1, axis=1)[:, :probes] if probes < n_groups
               else np.tile(np.arange(n_groups), (q.shape[0], 1)))
-    width = max(m.size for m in clusters.members)
-    score = np.full((q.shape[0], probes * width), -np.inf, np.float32)
-    paper = np.zeros((q.shape[0], probes * width), np.int64)
+    sizes = clusters.sizes[chosen]
+    width = int(sizes.sum(axis=1).max())  # a row holds its probed groups side by side
+    dest = (np.arange(q.shape[0])[:, None] * width + np.cumsum(sizes, axis=1) - sizes).ravel()
+    score = np.full(q.shape[0] * width, -np.inf, np.float32)
+    paper = np.zeros(q.shape[0] * width, np.int64)
     flat_rows = np.repeat(np.arange(q.shape[0]), probes)
-    flat_place = np.tile(np.arange(probes), q.shape[0])
-    flat_groups = chosen.ravel()
-    order = np.argsort(flat_groups, kind="stable")
-    bounds = np.searchsorted(flat_groups[order], np.arange(n_groups + 1))
+    order = np.argsort(chosen.ravel(), kind="stable")
+    bounds = np.searchsorted(chosen.ravel()[order], np.arange(n_groups + 1))
+    groups = clusters.dense(vectors, categories)
     with threadpool_limits(1, "blas"):  # many small products: BLAS threads would only wait on each other
-        for g in range(n_groups):
+        for g, (members, x, cats) in enumerate(groups):
             pick = order[bounds[g]:bounds[g + 1]]
             if pick.size:
-                rows, papers, place = flat_rows[pick], clusters.members[g], flat_place[pick]
-                qx = q[rows] @ vectors[papers].T
-                got = qx + np.asarray(categories[papers] @ affinity[rows].T, dtype=np.float32).T
-                got[~eligible(rows, papers, qx)] = -np.inf
-                for p in np.unique(place):  # rows that probe this group p-th: one slice of the buffer
-                    at = place == p
-                    start = p * width
-                    score[rows[at], start:start + papers.size] = got[at]
-                    paper[rows[at], start:start + papers.size] = papers
-    return _best(score, paper, depth)
+                rows = flat_rows[pick]
+                qx = q[rows] @ x.T
+                got = qx + affinity[rows] @ cats.T
+                got[~eligible(rows, members, qx)] = -np.inf
+                at = (dest[pick][:, None] + np.arange(members.size)).ravel()
+                score[at] = got.ravel()
+                paper[at] = np.tile(members, rows.size)
+    return _best(score.reshape(q.shape[0], width), paper.reshape(q.shape[0], width), depth)
 
 
 def _best(score: np.ndarray, paper: np.ndarray, depth: np.ndarray):
-    """Per row its best `depth` finite cells: (row, paper, score)."""
-    k = int(min(depth.max(initial=1), score.shape[1]))
-    top = (np.argpartition(-score, k - 1, axis=1)[:, :k] if k < score.shape[1]
-           else np.tile(np.arange(score.shape[1]), (score.shape[0], 1)))
-    got = np.take_along_axis(score, top, axis=1)
-    keep = np.isfinite(got) & (np.arange(k)[None, :] < depth[:, None])
-    r, j = np.nonzero(keep)
-    return r, paper[r, top[r, j]], got[r, j]
+    """Per row its best `depth` finite cells: (row, paper, score). Rows are taken in bands of similar depth,
+    so one deep row (many papers already sent, say) does not make every row partition that deep."""
+    band = np.ceil(np.log2(np.maximum(depth, 1))).astype(np.int64)
+    parts = []
+    for b in np.unique(band):
+        rows = np.flatnonzero(band == b)
+        k = int(min(depth[rows].max(), score.shape[1]))
+        s = score if rows.size == score.shape[0] else score[rows]
+        top = (np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1]
+               else np.tile(np.arange(s.shape[1]), (rows.size, 1)))
+        got = np.take_along_axis(s, top, axis=1)
+        rank = np.argsort(np.argsort(-got, axis=1, kind="stable"), axis=1)  # each cell's place in its row
+        r, j = np.nonzero(np.isfinite(got) & (rank < depth[rows][:, None]))
+        parts.append((rows[r], paper[rows[r], top[r, j]], got[r, j]))
+    if len(parts) == 1:
+        return parts[0]
+    r, p, s = (np.concatenate(x) for x in zip(*parts))
+    order = np.argsort(r, kind="stable")
+    return r[order], p[order], s[order]
