@@ -43,6 +43,15 @@ class Clusters:
     def sizes(self) -> np.ndarray:
         return np.array([m.size for m in self.members], np.int64)
 
+    @property
+    def flat(self) -> np.ndarray:
+        """Every group's members, one group after the other (`offsets` says where each begins)."""
+        return np.concatenate(self.members) if self.members else np.zeros(0, np.int64)
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.cumsum(self.sizes) - self.sizes
+
     def dense(self, vectors: np.ndarray, categories) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Each group's members with their vectors and categories, contiguous (built once per edition)."""
         if self._dense is None:
@@ -105,7 +114,7 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
         qx = q @ vectors.T
         score = qx + np.asarray(categories @ affinity.T, dtype=np.float32).T
         score[~eligible(np.arange(q.shape[0]), papers, qx)] = -np.inf
-        return _best(score, np.broadcast_to(papers, score.shape), depth)
+        return _best(score, depth)
     n_groups = len(clusters.members)
     if not n_groups:
         return empty
@@ -113,10 +122,10 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
     chosen = (np.argpartition(-(q @ clusters.centres.T), probes - 1, axis=1)[:, :probes] if probes < n_groups
               else np.tile(np.arange(n_groups), (q.shape[0], 1)))
     sizes = clusters.sizes[chosen]
+    starts = np.cumsum(sizes, axis=1) - sizes  # where each probed group begins in its row
     width = int(sizes.sum(axis=1).max())  # a row holds its probed groups side by side
-    dest = (np.arange(q.shape[0])[:, None] * width + np.cumsum(sizes, axis=1) - sizes).ravel()
+    dest = (np.arange(q.shape[0])[:, None] * width + starts).ravel()
     score = np.full(q.shape[0] * width, -np.inf, np.float32)
-    paper = np.zeros(q.shape[0] * width, np.int64)
     flat_rows = np.repeat(np.arange(q.shape[0]), probes)
     order = np.argsort(chosen.ravel(), kind="stable")
     bounds = np.searchsorted(chosen.ravel()[order], np.arange(n_groups + 1))
@@ -129,14 +138,15 @@ def search(q: np.ndarray, affinity: np.ndarray, clusters: Clusters, vectors: np.
                 qx = q[rows] @ x.T
                 got = qx + affinity[rows] @ cats.T
                 got[~eligible(rows, members, qx)] = -np.inf
-                at = (dest[pick][:, None] + np.arange(members.size)).ravel()
-                score[at] = got.ravel()
-                paper[at] = np.tile(members, rows.size)
-    return _best(score.reshape(q.shape[0], width), paper.reshape(q.shape[0], width), depth)
+                score[(dest[pick][:, None] + np.arange(members.size)).ravel()] = got.ravel()
+    r, j, got = _best(score.reshape(q.shape[0], width), depth)
+    place = (starts[r] <= j[:, None]).sum(axis=1) - 1  # which probed group a buffer column belongs to
+    group = chosen[r, place]
+    return r, clusters.flat[clusters.offsets[group] + j - starts[r, place]], got
 
 
-def _best(score: np.ndarray, paper: np.ndarray, depth: np.ndarray):
-    """Per row its best `depth` finite cells: (row, paper, score). Rows are taken in bands of similar depth,
+def _best(score: np.ndarray, depth: np.ndarray):
+    """Per row its best `depth` finite cells: (row, column, score). Rows are taken in bands of similar depth,
     so one deep row (many papers already sent, say) does not make every row partition that deep."""
     band = np.ceil(np.log2(np.maximum(depth, 1))).astype(np.int64)
     parts = []
@@ -149,9 +159,9 @@ def _best(score: np.ndarray, paper: np.ndarray, depth: np.ndarray):
         got = np.take_along_axis(s, top, axis=1)
         rank = np.argsort(np.argsort(-got, axis=1, kind="stable"), axis=1)  # each cell's place in its row
         r, j = np.nonzero(np.isfinite(got) & (rank < depth[rows][:, None]))
-        parts.append((rows[r], paper[rows[r], top[r, j]], got[r, j]))
+        parts.append((rows[r], top[r, j], got[r, j]))
     if len(parts) == 1:
         return parts[0]
-    r, p, s = (np.concatenate(x) for x in zip(*parts))
+    r, c, s = (np.concatenate(x) for x in zip(*parts))
     order = np.argsort(r, kind="stable")
-    return r[order], p[order], s[order]
+    return r[order], c[order], s[order]

@@ -47,8 +47,7 @@ def cells(found):
 def test_each_row_gets_its_own_best_cells_whatever_the_depth_of_the_others():
     rng = np.random.default_rng(3)
     score = rng.permutation(np.linspace(0, 1, 600, dtype=np.float32)).reshape(2, 300)
-    papers = np.broadcast_to(np.arange(300), score.shape)
-    rows, cols, got = nearest._best(score, papers, np.array([10, 250]))
+    rows, cols, got = nearest._best(score, np.array([10, 250]))
     for row, depth in ((0, 10), (1, 250)):
         want = set(np.argsort(-score[row])[:depth].tolist())
         assert set(cols[rows == row].tolist()) == want
@@ -57,7 +56,7 @@ def test_each_row_gets_its_own_best_cells_whatever_the_depth_of_the_others():
 
 def test_ineligible_and_missing_cells_are_never_returned():
     score = np.array([[0.9, -np.inf, 0.5], [-np.inf, -np.inf, -np.inf]], np.float32)
-    rows, cols, _ = nearest._best(score, np.broadcast_to(np.arange(3), score.shape), np.array([5, 5]))
+    rows, cols, _ = nearest._best(score, np.array([5, 5]))
     assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0), (0, 2)]
 
 
