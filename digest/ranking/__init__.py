@@ -38,11 +38,14 @@ feeds). Pure: no database, network or Celery (tests/test_layering.py).
 from __future__ import annotations
 
 import datetime as dt
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from digest.ranking import select
+from digest.ranking import likes, select
 from digest.ranking import semantic
 from digest.ranking import trending
 from digest.ranking.edition import Compiled, Edition, bulk_compile, prepare_edition
@@ -55,6 +58,7 @@ CATEGORY_RELEVANCE = 0.5
 AUTHOR_RELEVANCE = 0.6
 W_BASE, W_RECENCY, W_TREND = 0.6, 0.25, 0.15
 BLOCK_ROWS = 8192         # subscribers per block: bounds the flat cell arrays
+RANK_THREADS = int(os.environ.get("DIGEST_RANK_THREADS", "0") or 0)  # blocks ranked at once; 0: one per core
 
 
 @dataclass(frozen=True)
@@ -130,29 +134,35 @@ def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime,
                          + np.float32(W_TREND) * edition.trend)
         edition.popular = trending.popular_scores(edition.popularity_place, edition.popularity_order.size,
                                                   CATEGORY_RELEVANCE, W_BASE)
-        compiled = bulk_compile(profiles, edition, _with_feedback(profiles, already_sent or {}), DEFAULT_FLOOR)
+        feedback = likes.flatten(profiles)
+        # Papers a reader liked or disliked count as sent: they are never offered (back).
+        rated = (feedback.rows, feedback.paper_ids) if feedback is not None else None
+        compiled = bulk_compile(profiles, edition, already_sent or {}, DEFAULT_FLOOR, also_sent=rated)
         use_meaning = edition.semantic is not None and not words_only
-        queries = semantic.compile_queries(profiles, compiled, edition) if use_meaning else None
-        blocks = [np.arange(s, min(s + BLOCK_ROWS, len(profiles))) for s in range(0, len(profiles), BLOCK_ROWS)]
-        chosen = select.Chosen.concat([_rank_block(edition, compiled, queries, rows) for rows in blocks])
+        queries = semantic.compile_queries(profiles, compiled, edition, feedback) if use_meaning else None
+        chosen = select.Chosen.concat(_in_blocks(edition, compiled, queries, len(profiles)))
     return Picks(ids, chosen, Explainer(edition, compiled, queries))
 
 
-def _with_feedback(profiles: list[Profile], already_sent: dict[int, set[int]]) -> dict[int, set[int]]:
-    """Papers a reader liked or disliked count as sent: they are never offered (back)."""
-    marked = {p.subscriber_id: {e.paper_id for e in p.liked + p.disliked if e.paper_id is not None}
-              for p in profiles if p.liked or p.disliked}
-    if not any(marked.values()):
-        return already_sent
-    merged = dict(already_sent)
-    for sid, ids in marked.items():
-        merged[sid] = set(merged.get(sid, ())) | ids
-    return merged
+def _in_blocks(edition: Edition, compiled: Compiled, queries, n: int) -> list[select.Chosen]:
+    """Every block of subscribers, in order; several at once on a multi-core machine (numpy and BLAS release
+    the GIL for the heavy parts), each BLAS call single-threaded so the blocks do not oversubscribe the cores."""
+    blocks = [np.arange(s, min(s + BLOCK_ROWS, n)) for s in range(0, n, BLOCK_ROWS)]
+    workers = min(len(blocks), RANK_THREADS or os.cpu_count() or 1)
+    if workers < 2:
+        return [_rank_block(edition, compiled, queries, rows) for rows in blocks]
+    if queries is not None:
+        queries.prepare(edition)  # shared lazy parts, built once before the threads read them
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(workers, thread_name_prefix="rank") as pool:
+        return list(pool.map(lambda rows: _rank_block(edition, compiled, queries, rows), blocks))
 
 
 def _rank_block(edition: Edition, compiled: Compiled, queries, rows: np.ndarray) -> select.Chosen:
     """Cells of one block of subscribers: expand topics, filter, damp repeats of a topic, take the top."""
-    lexical = select.topic_cells(compiled.slots[rows], *compiled.table)
+    slots = compiled.slots[rows]
+    if queries is not None and queries.words_spare:  # every topic's lexical papers have a vector: rows with a
+        slots = np.where(queries.active[rows][:, None], -1, slots)  # query take none of their lexical cells
+    lexical = select.topic_cells(slots, *compiled.table)
     if queries is not None:  # rows with a query vector: their topical cells come from ranking.semantic
         lexical = _semantic_cells(edition, compiled, queries, rows, lexical)
     cells = select.Cells.concat([

@@ -270,8 +270,10 @@ def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple
     return indptr, c[order], v[order]
 
 
-def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float) -> Compiled:
-    """Profiles → sparse rows; identical topic phrases (after normalising) share one query."""
+def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float,
+                 also_sent: tuple[np.ndarray, np.ndarray] | None = None) -> Compiled:
+    """Profiles → sparse rows; identical topic phrases (after normalising) share one query. `also_sent`:
+    (profile rows, paper ids) kept from their readers like papers already sent (the papers they rated)."""
     slots, written, written_texts, topic_keys = _topic_slots(profiles)
     exclusion_rows, exclusion_entries = _exclusion_entries(profiles)
     exclusion_keys = [phrase_key(e) for e in exclusion_entries]
@@ -287,7 +289,7 @@ def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], 
     excludes, exclusion_hits = _exclusions(exclusion_rows, exclusion_entries,
                                            bulk_queries(exclusion_keys, index), edition)
     has_categories = np.fromiter(map(bool, cat_rows), dtype=bool, count=len(profiles))
-    sent_keys = _sent_keys(profiles, edition, already_sent)
+    sent_keys = _sent_keys(profiles, edition, already_sent, also_sent)
     # As written: a topic that normalises to nothing (stop words) is still a topic, and matches nothing.
     asked = np.fromiter((bool(p.topics or p.authors or p.liked) for p in profiles), dtype=bool, count=len(profiles))
     return Compiled(
@@ -378,15 +380,26 @@ def _exclusions(rows: list[list[int]], entries: list[str], queries: PhraseQuerie
     return matrix, sparse.csr_matrix(hits > 0, dtype=np.float32)
 
 
-def _sent_keys(profiles, edition: Edition, already_sent: dict[int, set[int]]) -> np.ndarray:
+def _sent_keys(profiles, edition: Edition, already_sent: dict[int, set[int]],
+               also: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     """Sorted row * n_papers + paper for papers already sent, widened to every near-duplicate of one."""
-    if not already_sent:
-        return np.zeros(0, dtype=np.int64)
-    position = dict(zip(edition.paper_ids.tolist(), edition.groups.tolist()))
-    members: dict[int, list[int]] = {}
-    for i, g in enumerate(edition.groups.tolist()):
-        members.setdefault(g, []).append(i)
+    pairs = [(row, pid) for row, p in enumerate(profiles) if p.subscriber_id in already_sent
+             for pid in already_sent[p.subscriber_id]] if already_sent else []
+    rows = np.fromiter((r for r, _ in pairs), np.int64, len(pairs))
+    pids = np.fromiter((pid for _, pid in pairs), np.int64, len(pairs))
+    if also is not None:
+        rows, pids = np.concatenate([rows, also[0]]), np.concatenate([pids, also[1]])
     n = edition.n_papers
-    keys = [row * n + m for row, p in enumerate(profiles) if p.subscriber_id in already_sent
-            for pid in already_sent[p.subscriber_id] if pid in position for m in members[position[pid]]]
-    return np.unique(np.array(keys, dtype=np.int64))
+    if not pids.size or not n:
+        return np.zeros(0, dtype=np.int64)
+    by_id = np.argsort(edition.paper_ids, kind="stable")
+    at = np.minimum(np.searchsorted(edition.paper_ids[by_id], pids), n - 1)
+    found = edition.paper_ids[by_id[at]] == pids
+    group = edition.groups[by_id[at[found]]]
+    # Every member of each sent paper's near-duplicate group.
+    by_group = np.argsort(edition.groups, kind="stable")
+    starts = np.searchsorted(edition.groups[by_group], group)
+    counts = np.searchsorted(edition.groups[by_group], group, side="right") - starts
+    first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    members = by_group[first + np.arange(int(counts.sum()))]
+    return np.unique(np.repeat(rows[found], counts) * n + members)

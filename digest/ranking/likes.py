@@ -55,44 +55,66 @@ def example_vectors(examples: list, edition) -> np.ndarray:
     return unit(out)
 
 
-def compile_feedback(profiles, edition) -> Feedback | None:
+@dataclass
+class Flat:
+    """Every profile's liked then disliked examples in one flat list, as the call's profiles hold them."""
+
+    rows: np.ndarray       # the profile row of each entry
+    examples: list         # the Example of each entry
+    liked: np.ndarray      # True for a liked entry, False for a disliked one
+    paper_ids: np.ndarray  # the stored paper of each entry; -1 for an imported entry without one
+    per_row: np.ndarray    # per entry: how many entries of the same kind its profile has
+
+
+def flatten(profiles) -> Flat | None:
+    """The call's feedback in one pass over the profiles; None when no profile has any."""
+    liked_rows = [i for i, p in enumerate(profiles) if p.liked]
+    disliked_rows = [i for i, p in enumerate(profiles) if p.disliked]
+    if not liked_rows and not disliked_rows:
+        return None
+    examples = [e for i in liked_rows for e in profiles[i].liked] + [
+        e for i in disliked_rows for e in profiles[i].disliked]
+    n_liked = np.array([len(profiles[i].liked) for i in liked_rows], np.int64)
+    n_disliked = np.array([len(profiles[i].disliked) for i in disliked_rows], np.int64)
+    ids = [e.paper_id for e in examples]
+    paper_ids = (np.fromiter(ids, np.int64, len(ids)) if None not in ids
+                 else np.array([-1 if x is None else x for x in ids], np.int64))
+    return Flat(np.concatenate([np.repeat(np.array(liked_rows, np.int64), n_liked),
+                                np.repeat(np.array(disliked_rows, np.int64), n_disliked)]),
+                examples, np.arange(len(examples)) < n_liked.sum(), paper_ids,
+                np.concatenate([np.repeat(n_liked, n_liked), np.repeat(n_disliked, n_disliked)]))
+
+
+def compile_feedback(n: int, flat: Flat | None, edition) -> Feedback | None:
     """Profiles × distinct examples (liked and disliked papers) and what the examples are: vectors, categories,
     authors."""
-    n = len(profiles)
-    rows = [i for i, p in enumerate(profiles) if p.liked or p.disliked]
-    if not rows:
+    if flat is None:
         return None
-    owner, weight, flat = [], [], []
-    for sign in (LIKED_WEIGHT, -DISLIKED_WEIGHT):
-        groups = [(i, profiles[i].liked if sign > 0 else profiles[i].disliked) for i in rows]
-        groups = [(i, g) for i, g in groups if g]
-        sizes = [len(g) for _, g in groups]
-        flat += [ex for _, g in groups for ex in g]
-        owner.append(np.repeat([i for i, _ in groups], sizes).astype(np.int64))
-        weight.append(np.repeat([sign / k for k in sizes], sizes).astype(np.float32))
-        if sign > 0:
-            n_liked = len(flat)
     # Distinct examples: a stored paper by its id, an imported entry by its text.
-    ids = np.fromiter((-1 if ex.paper_id is None else ex.paper_id for ex in flat), np.int64, len(flat))
+    ids = flat.paper_ids.copy()
     text_keys: dict = {}
     for k in np.flatnonzero(ids < 0).tolist():
-        ids[k] = -1 - text_keys.setdefault((flat[k].title, flat[k].abstract), len(text_keys))
-    distinct, first, col = np.unique(ids, return_index=True, return_inverse=True)
-    examples = [flat[k] for k in first.tolist()]
-    r, e, w = np.concatenate(owner), col.ravel().astype(np.int64), np.concatenate(weight)
+        ids[k] = -1 - text_keys.setdefault((flat.examples[k].title, flat.examples[k].abstract), len(text_keys))
+    _, first, col = np.unique(ids, return_index=True, return_inverse=True)
+    examples = [flat.examples[k] for k in first.tolist()]
+    r, e = flat.rows, col.ravel().astype(np.int64)
+    w = np.where(flat.liked, LIKED_WEIGHT, -DISLIKED_WEIGHT).astype(np.float32) / flat.per_row
     shape = (n, len(examples))
     signed = sparse.csr_matrix((w, (r, e)), shape=shape)
-    liked_part = np.arange(w.size) < n_liked
-    shares = sparse.csr_matrix((np.where(liked_part, w / LIKED_WEIGHT, w / DISLIKED_WEIGHT * 0.5), (r, e)), shape=shape)
-    liked = sparse.csr_matrix((np.ones(int(liked_part.sum()), np.float32), (r[liked_part], e[liked_part])), shape=shape)
+    shares = sparse.csr_matrix((np.where(flat.liked, w / LIKED_WEIGHT, w / DISLIKED_WEIGHT * 0.5), (r, e)),
+                               shape=shape)
+    liked = sparse.csr_matrix((np.ones(int(flat.liked.sum()), np.float32), (r[flat.liked], e[flat.liked])),
+                              shape=shape)
     vocab = edition.semantic.category_vocab
     cat_pairs = [(k, vocab[c]) for k, ex in enumerate(examples)
                  for c in dict.fromkeys(x.strip().lower() for x in ex.categories) if c in vocab]
     ex_cats = sparse.csr_matrix((np.ones(len(cat_pairs), np.float32), tuple(zip(*cat_pairs)) or ([], [])),
                                 shape=(len(examples), max(len(vocab), 1)))
-    author_pairs = [(k, c) for k, ex in enumerate(examples) for c in edition.author_rows(
-        [key for key in map(follow_key, ex.authors) if key]).tolist() if c >= 0]
-    ex_authors = sparse.csr_matrix((np.ones(len(author_pairs), np.float32), tuple(zip(*author_pairs)) or ([], [])),
+    pairs = [(k, key) for k, ex in enumerate(examples) for key in map(follow_key, ex.authors) if key]
+    found = edition.author_rows([key for _, key in pairs])
+    hit = np.flatnonzero(found >= 0)
+    owners = np.fromiter((k for k, _ in pairs), np.int64, len(pairs))
+    ex_authors = sparse.csr_matrix((np.ones(hit.size, np.float32), (owners[hit], found[hit])),
                                    shape=(len(examples), edition.author_hashes.size))
     has_likes = np.diff(liked.indptr) > 0
     return Feedback(signed, shares, liked, has_likes, np.diff(signed.indptr) > 0,

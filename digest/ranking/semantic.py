@@ -153,28 +153,44 @@ class Queries:
     topic_lexical: np.ndarray   # topic ids × papers: BM25 relevance (ranking.text), 0 under the lexical floor
     topic_table: tuple[np.ndarray, np.ndarray, np.ndarray]  # per topic its best papers: indptr, cols, rels
     feedback: "likes.Feedback | None"  # liked and disliked examples per profile
+    words_spare: bool = False   # every paper of the lexical topic tables has a vector (lexical cells replaced)
+    _topic_mean: sparse.csr_matrix | None = None
 
     def block(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query vectors, CATEGORY_WEIGHT × category affinity) of these profiles."""
-        q = np.zeros((rows.size, embed.EMBED_DIM), np.float32)
-        affinity = np.zeros((rows.size, self.topic_affinity.shape[1]), np.float32)
-        if self.topic_raw.size:
-            slots = self.slots[rows]
-            has = slots >= 0
-            weights = (has / np.maximum(has.sum(axis=1, keepdims=True), 1)).astype(np.float32)
-            for j in range(slots.shape[1]):  # the mean over each profile's topics, one slot at a time
-                t = np.maximum(slots[:, j], 0)
-                q += weights[:, j:j + 1] * self.topic_expanded[t]
-                affinity += weights[:, j:j + 1] * self.topic_affinity[t]
-            q = unit(q)
+        if self.topic_raw.size:  # the mean over each profile's topics: one sparse product each
+            mean = self.topic_mean[rows]
+            q = unit(np.asarray(mean @ self.topic_expanded, dtype=np.float32))
+            affinity = np.asarray(mean @ self.topic_affinity, dtype=np.float32)
+        else:
+            q = np.zeros((rows.size, embed.EMBED_DIM), np.float32)
+            affinity = np.zeros((rows.size, self.topic_affinity.shape[1]), np.float32)
         fb = self.feedback
         if fb is not None:
             q += np.asarray(fb.signed[rows] @ fb.vectors, dtype=np.float32)
             learned = self.from_likes[rows]
             affinity[learned] = 0.0  # liked papers say more about the reader's categories than any topic
-            affinity += np.asarray((fb.shares[rows] @ fb.categories).todense(), dtype=np.float32)
+            affinity += (fb.shares[rows] @ fb.categories).toarray()
             q = unit(q)
         return q, CATEGORY_WEIGHT * affinity
+
+    def prepare(self, edition) -> None:
+        """Build the lazy parts that blocks share (before several threads rank blocks at once)."""
+        if self.topic_raw.size:
+            _ = self.topic_mean
+        sem = edition.semantic
+        sem.clusters.dense(sem.vectors, sem.categories)
+
+    @property
+    def topic_mean(self) -> sparse.csr_matrix:
+        """profiles × topics: 1 / (the profile's number of topics) for each of its topics."""
+        if self._topic_mean is None:
+            has = self.slots >= 0
+            r, j = np.nonzero(has)
+            weight = (1.0 / np.maximum(has.sum(axis=1), 1)).astype(np.float32)
+            self._topic_mean = sparse.csr_matrix((weight[r], (r, self.slots[r, j])),
+                                                 shape=(self.slots.shape[0], self.topic_raw.shape[0]))
+        return self._topic_mean
 
     def liked_authors(self, subs: np.ndarray, r: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Per cell (profile subs[r], paper): 1 where the paper shares an author with one the profile liked."""
@@ -196,7 +212,7 @@ class Queries:
         return fb.examples[best], fb.vectors[best]
 
 
-def compile_queries(profiles, compiled, edition) -> Queries | None:
+def compile_queries(profiles, compiled, edition, feedback: "likes.Flat | None" = None) -> Queries | None:
     """Every distinct topic's table and every profile's makings, as arrays (module docstring)."""
     sem = edition.semantic
     n = len(profiles)
@@ -209,7 +225,7 @@ def compile_queries(profiles, compiled, edition) -> Queries | None:
         raw = np.zeros((0, embed.EMBED_DIM), np.float32)
     topics = _topic_side(raw, compiled, sem)
     active = (compiled.slots[:, 0] >= 0) if raw.size else np.zeros(n, bool)
-    liked = likes.compile_feedback(profiles, edition)
+    liked = likes.compile_feedback(n, feedback, edition)
     from_likes = np.zeros(n, bool)
     if liked is not None:
         from_likes = liked.has_likes
@@ -218,7 +234,8 @@ def compile_queries(profiles, compiled, edition) -> Queries | None:
         return None
     return Queries(slots=compiled.slots, active=active, from_likes=from_likes, topic_raw=raw,
                    topic_expanded=topics.expanded, topic_affinity=topics.affinity, topic_cos=topics.cos,
-                   topic_lexical=topics.lexical, topic_table=topics.table, feedback=liked)
+                   topic_lexical=topics.lexical, topic_table=topics.table, feedback=liked,
+                   words_spare=bool(sem.ok[compiled.table[1]].all()))
 
 
 @dataclass
@@ -230,33 +247,57 @@ class _Topics:
     table: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+TOPIC_CHUNK = 1024  # distinct topics scored together: bounds the topics × papers temporaries
+
+
 def _topic_side(raw: np.ndarray, compiled, sem: SemanticEdition) -> _Topics:
     """Per distinct topic: pseudo-relevance expansion, category affinity and its best papers (rel, best first)."""
-    x, n = sem.vectors, sem.vectors.shape[0]
-    k = len(raw)
+    x, n, k = sem.vectors, sem.vectors.shape[0], len(raw)
     indptr, cols, rels = compiled.table
     lexical = np.zeros((k, n), np.float32)
     if k:
         owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))[:cols.size]
         lexical[owner, cols] = rels
+    cos = np.empty((k, n), np.float32)
+    expanded = raw.astype(np.float32, copy=True)
+    affinity = np.zeros((k, sem.categories.shape[1]), np.float32)
+    tables = []
+    cats = sem.categories.toarray()
+    for start in range(0, k, TOPIC_CHUNK):
+        part = slice(start, min(start + TOPIC_CHUNK, k))
+        cos[part], expanded[part], affinity[part], table = _topic_chunk(raw[part], lexical[part], x, cats, sem.ok)
+        tables.append(table)
+    return _Topics(expanded, affinity, cos, lexical, _join_tables(tables))
+
+
+def _topic_chunk(raw, lexical, x, cats, ok):
+    """_topic_side for a slice of the topics: (cosine, expanded vectors, affinity, best papers table)."""
+    n = x.shape[0]
     cos = raw @ x.T
-    cos[:, ~sem.ok] = -2.0
-    first = cos + LEXICAL_WEIGHT * lexical
-    expanded = raw.copy()
-    if n > PRF_DEPTH and k:
-        top = np.argpartition(-first, PRF_DEPTH, axis=1)[:, :PRF_DEPTH]
+    cos[:, ~ok] = -2.0
+    expanded = raw
+    if n > PRF_DEPTH:
+        top = np.argpartition(-(cos + LEXICAL_WEIGHT * lexical), PRF_DEPTH, axis=1)[:, :PRF_DEPTH]
         expanded = unit(raw + PRF_WEIGHT * unit(x[top].mean(axis=1)))
-    own = expanded @ x.T + LEXICAL_WEIGHT * lexical
+    own = expanded @ x.T
+    own += LEXICAL_WEIGHT * lexical
     depth = min(AFFINITY_DEPTH, n)
-    best = np.argpartition(-own, depth - 1, axis=1)[:, :depth] if depth < n else np.tile(np.arange(n), (k, 1))
-    picked = sparse.csr_matrix((np.full(best.size, 1.0 / max(depth, 1), np.float32),
-                                (np.repeat(np.arange(k), depth), best.ravel())), shape=(k, n))
-    affinity = np.asarray((picked @ sem.categories).todense(), dtype=np.float32)
-    rel = TOPIC_OWN_WEIGHT * own + CATEGORY_WEIGHT * np.asarray(
-        (sparse.csr_matrix(affinity) @ sem.categories.T).todense(), dtype=np.float32)
-    eligible = ((cos >= SEMANTIC_FLOOR) | (lexical > 0)) & sem.ok[None, :]
-    table = nearest.best_per_row(np.where(eligible, rel, -np.inf), nearest.TOPIC_DEPTH)
-    return _Topics(expanded.astype(np.float32), affinity, cos, lexical, table)
+    best = np.argpartition(-own, depth - 1, axis=1)[:, :depth] if depth < n else np.tile(np.arange(n), (len(raw), 1))
+    affinity = cats[best].mean(axis=1) if depth else np.zeros((len(raw), cats.shape[1]), np.float32)
+    rel = own
+    rel *= TOPIC_OWN_WEIGHT
+    rel += CATEGORY_WEIGHT * (affinity @ cats.T)
+    rel[~(((cos >= SEMANTIC_FLOOR) | (lexical > 0)) & ok[None, :])] = -np.inf
+    return cos, expanded, affinity, nearest.best_per_row(rel, nearest.TOPIC_DEPTH)
+
+
+def _join_tables(tables) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate per-chunk CSR tables (indptr, cols, values) into one."""
+    if not tables:
+        return np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    shift = np.cumsum([0] + [t[0][-1] for t in tables[:-1]])
+    indptr = np.concatenate([[0]] + [t[0][1:] + s for t, s in zip(tables, shift)]).astype(np.int64)
+    return indptr, np.concatenate([t[1] for t in tables]), np.concatenate([t[2] for t in tables])
 
 
 

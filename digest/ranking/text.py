@@ -17,6 +17,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -81,6 +82,7 @@ def tokens(text: str) -> list[str]:
     return [stem(w) for w in words(text)]
 
 
+@lru_cache(maxsize=200_000)  # the same names come back in every call (followed authors, liked papers' authors)
 def author_keys(name: str) -> tuple[str, str]:
     """(full key, initial key): "Yoshua Bengio" → ("yoshua bengio", "y bengio")."""
     parts = fold(name).translate(_NOT_WORD).split()
@@ -89,6 +91,7 @@ def author_keys(name: str) -> tuple[str, str]:
     return " ".join(parts), f"{parts[0][0]} {parts[-1]}" if len(parts) > 1 else parts[0]
 
 
+@lru_cache(maxsize=200_000)
 def follow_key(name: str) -> str:
     """How a followed name is matched: in full, or by initial + surname when given as "Y. Bengio"."""
     full, initial = author_keys(name)
