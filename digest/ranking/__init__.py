@@ -29,10 +29,18 @@ CATEGORY_RELEVANCE × [W_BASE, 1] by their place in that order.
 
 Public surface: `rank`, `Profile`, `Candidate`, `Pick`, `Picks`. The
 package's modules: `features` (text → stored features), `text` (tokens, BM25
-terms), `edition` (one edition's arrays, cached), `select` (flat cell arrays,
-filters, top-k), `picks` (the result and its reasons), `dups` (near-duplicate
-groups), `trending` (popularity order), `evaluate` (quality on captured
-feeds). Pure: no database, network or Celery (tests/test_layering.py).
+terms), `edition` (one edition's arrays, cached; the profiles compiled),
+`withheld` (exclusions, papers already sent or rated), `select` (flat cell
+arrays, filters, top-k), `semantic` (relevance by meaning), `nearest` (the
+nearest-papers search), `likes` (liked and disliked papers), `embed` (the
+sentence model), `quotes` (key sentences), `picks` (the result and its
+reasons), `dups` (near-duplicate groups), `trending` (popularity order),
+`evaluate` and `harness` (quality on captured feeds). Pure: no database,
+network or Celery (tests/test_layering.py).
+
+A large call uses every core: each topic's tables are built in a thread while
+the rest of the profiles is compiled, and blocks of subscribers are ranked in
+a thread pool (DIGEST_RANK_THREADS; numpy and BLAS release the GIL).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from threadpoolctl import threadpool_limits
 from digest.ranking import likes, select
 from digest.ranking import semantic
 from digest.ranking import trending
-from digest.ranking.edition import Compiled, Edition, bulk_compile, prepare_edition
+from digest.ranking.edition import Compiled, Edition, bulk_compile, compile_topics, prepare_edition
 from digest.ranking.picks import Explainer, Pick, Picks, gc_paused
 
 __all__ = ["Candidate", "Example", "Pick", "Picks", "Profile", "rank"]
@@ -134,12 +142,18 @@ def rank(profiles: list[Profile], candidates: list[Candidate], now: dt.datetime,
                          + np.float32(W_TREND) * edition.trend)
         edition.popular = trending.popular_scores(edition.popularity_place, edition.popularity_order.size,
                                                   CATEGORY_RELEVANCE, W_BASE)
-        feedback = likes.flatten(profiles)
-        # Papers a reader liked or disliked count as sent: they are never offered (back).
-        rated = (feedback.rows, feedback.paper_ids) if feedback is not None else None
-        compiled = bulk_compile(profiles, edition, already_sent or {}, DEFAULT_FLOOR, also_sent=rated)
+        topics = compile_topics(profiles, edition, DEFAULT_FLOOR)
         use_meaning = edition.semantic is not None and not words_only
-        queries = semantic.compile_queries(profiles, compiled, edition, feedback) if use_meaning else None
+        with ThreadPoolExecutor(1, thread_name_prefix="rank-topics") as pool:
+            # Each topic's tables (numpy, mostly outside the GIL) while the rest of the profiles is compiled.
+            side = pool.submit(semantic.topic_side, topics, edition) if use_meaning else None
+            feedback = likes.flatten(profiles)
+            # Papers a reader liked or disliked count as sent: they are never offered (back).
+            rated = (feedback.rows, feedback.paper_ids) if feedback is not None else None
+            compiled = bulk_compile(profiles, edition, already_sent or {}, DEFAULT_FLOOR, also_sent=rated,
+                                    topics=topics)
+            queries = (semantic.compile_queries(profiles, compiled, edition, feedback, side.result())
+                       if use_meaning else None)
         chosen = select.Chosen.concat(_in_blocks(edition, compiled, queries, len(profiles)))
     return Picks(ids, chosen, Explainer(edition, compiled, queries))
 

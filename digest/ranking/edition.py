@@ -22,13 +22,13 @@ from digest.ranking.dups import duplicate_groups, representatives
 from digest.ranking.features import EditionText, edition_text
 from digest.ranking.select import quantised
 from digest.ranking.semantic import SemanticEdition, edition_vectors
+from digest.ranking import withheld
 from digest.ranking.trending import popularity_order, popularity_reasons, trend_scores
 from digest.ranking.text import (
     PhraseQueries,
     author_keys,
     bulk_queries,
     follow_key,
-    fold,
     match_terms,
     phrase_hashes,
     phrase_key,
@@ -36,7 +36,6 @@ from digest.ranking.text import (
     string_hash,
     tokens,
     words,
-    words_present,
 )
 
 EDITION_CACHE_SIZE = 4    # per process: today's and yesterday's (late time zones), each with its revisions (Updated)
@@ -270,31 +269,49 @@ def topic_table(queries: PhraseQueries, edition: Edition, floor: float) -> tuple
     return indptr, c[order], v[order]
 
 
-def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float,
-                 also_sent: tuple[np.ndarray, np.ndarray] | None = None) -> Compiled:
-    """Profiles → sparse rows; identical topic phrases (after normalising) share one query. `also_sent`:
-    (profile rows, paper ids) kept from their readers like papers already sent (the papers they rated)."""
+@dataclass
+class CompiledTopics:
+    """The topic side of a call: each profile's topic slots and each distinct topic's BM25 query and table."""
+
+    slots: np.ndarray
+    written: np.ndarray
+    written_texts: list[tuple[str, int]]
+    queries: PhraseQueries
+    table: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def compile_topics(profiles, edition: Edition, default_floor: float) -> CompiledTopics:
+    """Identical topic phrases (after normalising) share one query; each query's papers above the floor."""
     slots, written, written_texts, topic_keys = _topic_slots(profiles)
-    exclusion_rows, exclusion_entries = _exclusion_entries(profiles)
+    queries = bulk_queries(topic_keys, match_terms(edition.text, phrase_hashes(topic_keys)))
+    return CompiledTopics(slots, written, written_texts, queries, topic_table(queries, edition, default_floor))
+
+
+def bulk_compile(profiles, edition: Edition, already_sent: dict[int, set[int]], default_floor: float,
+                 also_sent: tuple[np.ndarray, np.ndarray] | None = None,
+                 topics: CompiledTopics | None = None) -> Compiled:
+    """Profiles → sparse rows (`topics`: compile_topics's, when the caller made it first). `also_sent`:
+    (profile rows, paper ids) kept from their readers like papers already sent (the papers they rated)."""
+    topics = topics or compile_topics(profiles, edition, default_floor)
+    slots = topics.slots
+    exclusion_rows, exclusion_entries = withheld.exclusion_entries(profiles)
     exclusion_keys = [phrase_key(e) for e in exclusion_entries]
-    # One term index for the call: every term a topic or an exclusion uses, over the whole edition.
-    index = match_terms(edition.text, phrase_hashes(topic_keys + exclusion_keys))
-    queries = bulk_queries(topic_keys, index)
+    index = match_terms(edition.text, phrase_hashes(exclusion_keys))
     cat_keys: dict[tuple, list[str]] = {(): []}
     cat_rows = [cat_keys[p.categories] if p.categories in cat_keys else cat_keys.setdefault(
         p.categories, _wanted_categories(p.categories)) for p in profiles]
     categories = _rows_matrix(cat_rows, edition.category_vocab)
     empty = frozenset()
     follow_rows = [frozenset(k for k in map(follow_key, p.authors) if k) if p.authors else empty for p in profiles]
-    excludes, exclusion_hits = _exclusions(exclusion_rows, exclusion_entries,
+    excludes, exclusion_hits = withheld.exclusions(exclusion_rows, exclusion_entries,
                                            bulk_queries(exclusion_keys, index), edition)
     has_categories = np.fromiter(map(bool, cat_rows), dtype=bool, count=len(profiles))
-    sent_keys = _sent_keys(profiles, edition, already_sent, also_sent)
+    sent_keys = withheld.sent_keys(profiles, edition, already_sent, also_sent)
     # As written: a topic that normalises to nothing (stop words) is still a topic, and matches nothing.
     asked = np.fromiter((bool(p.topics or p.authors or p.liked) for p in profiles), dtype=bool, count=len(profiles))
     return Compiled(
-        queries=queries, table=topic_table(queries, edition, default_floor), slots=slots,
-        written=written, written_texts=written_texts,
+        queries=topics.queries, table=topics.table, slots=slots,
+        written=topics.written, written_texts=topics.written_texts,
         floors=np.maximum(np.fromiter((p.min_score or 0.0 for p in profiles), np.float32, len(profiles)),
                           np.float32(default_floor)),
         max_papers=np.maximum(np.fromiter((p.max_papers or 0 for p in profiles), np.int64, len(profiles)), 0),
@@ -354,52 +371,3 @@ def _follows_matrix(rows: list[frozenset], edition: Edition) -> sparse.csr_matri
     ok = col >= 0
     return sparse.csr_matrix((np.ones(int(ok.sum()), np.float32), (owner[ok], col[ok])),
                              shape=(len(rows), edition.author_hashes.size))
-
-
-def _exclusion_entries(profiles) -> tuple[list[list[int]], list[str]]:
-    """Per profile its exclusion ids, and the distinct exclusions (folded) of the call."""
-    ids: dict[str, int] = {}
-    rows = [[ids.setdefault(e, len(ids)) for e in {fold(x).strip() for x in p.exclude} if e] if p.exclude else []
-            for p in profiles]
-    return rows, list(ids)
-
-
-def _exclusions(rows: list[list[int]], entries: list[str], queries: PhraseQueries,
-                edition: Edition) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """An exclusion hides a paper that contains the word/phrase or has an author of that name."""
-    hits = words_present(queries, np.arange(len(entries))).astype(np.float32)
-    author = edition.author_rows([follow_key(e) for e in entries])
-    named = np.flatnonzero(author >= 0)
-    if named.size:
-        by_author = sparse.csr_matrix((np.ones(named.size, np.float32), (named, author[named])),
-                                      shape=(len(entries), edition.author_hashes.size))
-        hits = hits + by_author @ edition.paper_authors
-    matrix = sparse.csr_matrix((np.ones(sum(map(len, rows)), np.float32),
-                                ([i for i, r in enumerate(rows) for _ in r], [e for r in rows for e in r])),
-                               shape=(len(rows), len(entries)))
-    return matrix, sparse.csr_matrix(hits > 0, dtype=np.float32)
-
-
-def _sent_keys(profiles, edition: Edition, already_sent: dict[int, set[int]],
-               also: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """Sorted row * n_papers + paper for papers already sent, widened to every near-duplicate of one."""
-    pairs = [(row, pid) for row, p in enumerate(profiles) if p.subscriber_id in already_sent
-             for pid in already_sent[p.subscriber_id]] if already_sent else []
-    rows = np.fromiter((r for r, _ in pairs), np.int64, len(pairs))
-    pids = np.fromiter((pid for _, pid in pairs), np.int64, len(pairs))
-    if also is not None:
-        rows, pids = np.concatenate([rows, also[0]]), np.concatenate([pids, also[1]])
-    n = edition.n_papers
-    if not pids.size or not n:
-        return np.zeros(0, dtype=np.int64)
-    by_id = np.argsort(edition.paper_ids, kind="stable")
-    at = np.minimum(np.searchsorted(edition.paper_ids[by_id], pids), n - 1)
-    found = edition.paper_ids[by_id[at]] == pids
-    group = edition.groups[by_id[at[found]]]
-    # Every member of each sent paper's near-duplicate group.
-    by_group = np.argsort(edition.groups, kind="stable")
-    starts = np.searchsorted(edition.groups[by_group], group)
-    counts = np.searchsorted(edition.groups[by_group], group, side="right") - starts
-    first = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    members = by_group[first + np.arange(int(counts.sum()))]
-    return np.unique(np.repeat(rows[found], counts) * n + members)

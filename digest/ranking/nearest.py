@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-CLUSTER_SIZE = 20
-PROBES = 12
+CLUSTER_SIZE = 40
+PROBES = 8
 EXACT_CELLS = 8_000_000    # queries × papers under which every group is probed (exact)
 TOPIC_DEPTH = 24           # per topic: its best papers kept as candidate cells
 KMEANS_ROUNDS = 8

@@ -212,10 +212,9 @@ class Queries:
         return fb.examples[best], fb.vectors[best]
 
 
-def compile_queries(profiles, compiled, edition, feedback: "likes.Flat | None" = None) -> Queries | None:
-    """Every distinct topic's table and every profile's makings, as arrays (module docstring)."""
-    sem = edition.semantic
-    n = len(profiles)
+def topic_side(compiled, edition) -> "tuple[np.ndarray, _Topics]":
+    """(each distinct topic's phrase vector, its expansion, affinity and table): needs only the topic side
+    of the compiled profiles (edition.compile_topics), so it may run while the rest is compiled."""
     first_written: dict[int, str] = {}
     for text, topic_id in compiled.written_texts:
         if topic_id >= 0:
@@ -223,7 +222,15 @@ def compile_queries(profiles, compiled, edition, feedback: "likes.Flat | None" =
     raw = phrase_vectors([first_written[i] for i in range(len(first_written))])
     if raw is None:  # no model, and the phrases were never embedded: topics rank by words
         raw = np.zeros((0, embed.EMBED_DIM), np.float32)
-    topics = _topic_side(raw, compiled, sem)
+    return raw, _topic_side(raw, compiled, edition.semantic)
+
+
+def compile_queries(profiles, compiled, edition, feedback: "likes.Flat | None" = None,
+                    side: "tuple[np.ndarray, _Topics] | None" = None) -> Queries | None:
+    """Every distinct topic's table and every profile's makings, as arrays (module docstring)."""
+    sem = edition.semantic
+    n = len(profiles)
+    raw, topics = side or topic_side(compiled, edition)
     active = (compiled.slots[:, 0] >= 0) if raw.size else np.zeros(n, bool)
     liked = likes.compile_feedback(n, feedback, edition)
     from_likes = np.zeros(n, bool)
