@@ -81,3 +81,34 @@ def test_the_inverted_file_finds_nearly_all_of_the_exhaustive_best(capture):
     recall = len(exact & probed) / len(exact)
     print(f"inverted file: recall {recall:.3f} of the exhaustive best 24 ({nearest.PROBES} probes)")
     assert recall >= 0.9
+
+
+def test_blocks_ranked_on_several_threads_give_what_one_thread_gives(monkeypatch):
+    """Many blocks (a tiny block size), the inverted file forced, two threads against one."""
+    import datetime as dt
+
+    from digest import ranking
+    from digest.ranking import Example, Profile, rank
+    from digest.ranking.edition import clear_edition_cache
+
+    papers = ranking_eval.attach_embeddings(ranking_eval.load_arxiv_rss(CAPTURE), KNOWN)[:600]
+    rng = np.random.default_rng(11)
+    topics = ["graph neural networks", "dark matter", "quantum error correction", "language models",
+              "partial differential equations", "galaxy formation", "reinforcement learning"]
+    profiles = []
+    for sid in range(1, 121):
+        liked = tuple(Example(paper_id=p.paper_id, title=p.title, abstract=p.abstract, categories=p.categories,
+                              embedding=p.embedding) for p in rng.choice(papers, 3, replace=False)) if sid % 2 else ()
+        profiles.append(Profile(sid, topics=tuple(rng.choice(topics, 1 + sid % 3, replace=False)), liked=liked,
+                                exclude=("survey",) if sid % 5 == 0 else (), max_papers=8))
+    now = dt.datetime(2024, 11, 29, 12, tzinfo=dt.timezone.utc)
+    monkeypatch.setattr(nearest, "EXACT_CELLS", 0)
+    monkeypatch.setattr(ranking, "BLOCK_ROWS", 13)
+    got = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(ranking, "RANK_THREADS", threads)
+        clear_edition_cache()
+        picks = rank(profiles, papers, now, already_sent={4: {papers[0].paper_id}})
+        got[threads] = {sid: [(p.paper_id, round(p.score, 5)) for p in picks[sid]] for sid in picks}
+    assert got[1] == got[2]
+    assert sum(map(len, got[1].values())) > 5 * len(profiles)
