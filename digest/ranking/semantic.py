@@ -335,11 +335,10 @@ def block_cells(queries: Queries, edition, compiled, rows: np.ndarray, depth: np
             if by_topic.any():  # without likes: one of the topics' own phrase vectors must be near enough
                 r2 = r[by_topic]
                 near = np.zeros((r2.size, papers.size), bool)
-                cos = queries.topic_cos[:, papers]
                 for j in range(own_slots.shape[1]):
                     t = own_slots[r2, j]
                     has = t >= 0
-                    near[has] |= cos[t[has]] >= floor[r2[has]][:, None]
+                    near[has] |= queries.topic_cos[t[has][:, None], papers] >= floor[r2[has]][:, None]
                 ok[by_topic] = near
             return ok
 
