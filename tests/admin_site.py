@@ -37,7 +37,7 @@ TODAY = [("reader0@example.org", "sent", None, None, None),
          ("bounced@example.org", "suppressed", "subscriber is bounced", None, None)]
 DAILY = [p[0] for p in PEOPLE if p[1] == "active" and p[2] == "daily"]
 # New papers per day (days ago -> count) from each source; older papers count for nothing in the window.
-PAPERS = {"arxiv-rss": {0: 5, 1: 40, 2: 35, 3: 0, 4: 38, 10: 20, 29: 12, 31: 50}, "hf-daily": {0: 3, 1: 9, 5: 2}}
+PAPERS = {"arxiv-cs-lg": {0: 5, 1: 40, 2: 35, 3: 0, 4: 38, 10: 20, 29: 12, 31: 50}, "openreview": {0: 3, 1: 9, 5: 2}}
 
 
 def old_state(days_ago: int, n: int) -> tuple[str, str | None]:
@@ -100,11 +100,11 @@ def _seed_returned(session, people, now) -> None:
 
 
 def _seed_sources(session, now) -> None:
-    session.add(Source(name="arxiv-rss", url="https://rss.arxiv.org/rss/cs.LG", kind="arxiv-rss",
+    session.add(Source(name="arxiv-cs-lg", url="https://rss.arxiv.org/rss/cs.LG", kind="arxiv-rss",
                        last_success_at=now - dt.timedelta(hours=1), last_status="ok", consecutive_failures=0,
                        last_counts={"new": 5, "updated": 2, "unchanged": 300, "problems": 1},
                        created_at=now - dt.timedelta(days=60)))
-    session.add(Source(name="hf-daily", url="https://huggingface.co/api/daily_papers", kind="hf-daily",
+    session.add(Source(name="openreview", url="https://openreview.net/feed", kind="rss",
                        last_success_at=now - dt.timedelta(days=2), last_error="HTTP 503 Service Unavailable",
                        last_error_at=now - dt.timedelta(hours=2), last_status="error", consecutive_failures=3,
                        last_counts={"new": 3}, created_at=now - dt.timedelta(days=60)))

@@ -16,6 +16,7 @@ from digest import history
 from digest import subscriptions as subs
 from digest.dashboard import figures, ticks
 from digest.dashboard.sources import get_source_health
+from digest.latex import readable
 from digest.delivery.preview import render_preview
 from digest.models import Subscriber
 from digest.web import admin_auth, metrics
@@ -82,7 +83,7 @@ def subscriber_page(subscriber_id: int):
         g.csp_extra = "; frame-src 'self'"
         return render_template("admin/subscriber.html", title=subscriber.email, subscriber=subscriber,
                                past=past, preview=rendered, preview_count=count, preview_skip=skip,
-                               status_text=history.reader_status)
+                               status_text=history.reader_status, readable=readable)
 
 
 @operator_only

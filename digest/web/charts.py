@@ -48,9 +48,9 @@ def bar_chart(days: list[Day]) -> Markup:
     slot = plot_w / max(len(days), 1)
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-label="Digests per edition date, last {len(days)} days">']
-    for n in range(4):  # gridlines and their labels at 0, 1/3, 2/3 and the top
-        y = TOP + plot_h - plot_h * n / 3
-        label = f"{top * n / 3:.0f}" if top >= 3 or n in (0, 3) else ""
+    for n in range(3):  # gridlines at 0, half and the top; the half is labelled when it is a whole number
+        y = TOP + plot_h - plot_h * n / 2
+        label = f"{top * n // 2}" if top * n % 2 == 0 else ""
         parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}"/>'
                      f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     for i, (day, v) in enumerate(zip(days, values)):

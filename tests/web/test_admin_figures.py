@@ -61,12 +61,12 @@ def test_metrics_count_relay_replies_by_class(site):
 
 def test_metrics_give_each_sources_ingest_and_errors(site):
     m = _metrics(site[0])
-    assert m['digest_source_entries{source="arxiv-rss",outcome="new"}'] == 5
-    assert m['digest_source_entries{source="arxiv-rss",outcome="problems"}'] == 1
-    assert m['digest_source_new_papers_today{source="arxiv-rss"}'] == PAPERS["arxiv-rss"][0]
-    assert m['digest_source_new_papers_today{source="hf-daily"}'] == PAPERS["hf-daily"][0]
-    assert m['digest_source_errors{source="hf-daily"}'] == 3 and m['digest_source_errors{source="arxiv-rss"}'] == 0
-    assert m['digest_source_last_success_timestamp_seconds{source="arxiv-rss"}'] == (
+    assert m['digest_source_entries{source="arxiv-cs-lg",outcome="new"}'] == 5
+    assert m['digest_source_entries{source="arxiv-cs-lg",outcome="problems"}'] == 1
+    assert m['digest_source_new_papers_today{source="arxiv-cs-lg"}'] == PAPERS["arxiv-cs-lg"][0]
+    assert m['digest_source_new_papers_today{source="openreview"}'] == PAPERS["openreview"][0]
+    assert m['digest_source_errors{source="openreview"}'] == 3 and m['digest_source_errors{source="arxiv-cs-lg"}'] == 0
+    assert m['digest_source_last_success_timestamp_seconds{source="arxiv-cs-lg"}'] == (
         NOW - dt.timedelta(hours=1)).timestamp()
 
 
@@ -150,10 +150,10 @@ def test_the_dashboard_shows_sources_subscribers_and_returned_mail(site):
     with freeze_time(NOW):
         html = client.get("/admin", headers=BEARER).get_data(as_text=True)
     sources = _cells(html, "Sources")
-    assert sources.index("hf-daily") < sources.index("arxiv-rss")  # the failing source first
+    assert sources.index("openreview") < sources.index("arxiv-cs-lg")  # the failing source first
     assert "failing 3× in a row" in sources and "HTTP 503 Service Unavailable" in sources
-    window = sum(n for d, n in PAPERS["arxiv-rss"].items() if d < 30)
-    assert f"{window} new papers in 30 days" in html and f"{sum(PAPERS['hf-daily'].values())} new papers" in html
+    window = sum(n for d, n in PAPERS["arxiv-cs-lg"].items() if d < 30)
+    assert f"{window} new papers in 30 days" in html and f"{sum(PAPERS['openreview'].values())} new papers" in html
     subscribers = _cells(html, "Subscribers")
     assert f"active {len(DAILY)} 2 {len(DAILY) + 2}" in subscribers and "complained 1 0 1" in subscribers
     returned = _cells(html, "Bounces and complaints")
