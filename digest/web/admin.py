@@ -19,6 +19,7 @@ from digest.dashboard.sources import get_source_health
 from digest.latex import readable
 from digest.delivery.preview import render_preview
 from digest.models import Subscriber
+from digest.tokens import MAX_ID
 from digest.web import admin_auth, metrics
 from digest.web.admin_auth import operator_only
 from digest.web.charts import SERIES, bar_chart, day_values, sparkline
@@ -71,12 +72,20 @@ def find_subscriber():
         return redirect(f"/admin/subscribers/{subscriber.id}", 303)
 
 
+def _subscriber(db, subscriber_id: int) -> Subscriber:
+    """The subscriber with this id, or 404 (an id past the column's range included)."""
+    subscriber = db.get(Subscriber, subscriber_id) if subscriber_id <= MAX_ID else None
+    if subscriber is None:
+        abort(404, "There is no subscriber with this id.")
+    return subscriber
+
+
 @operator_only
 def subscriber_page(subscriber_id: int):
     """One subscriber: profile, last editions with picks and skip reasons, and today's digest as a preview."""
     web = state()
     with web.factory() as db:
-        subscriber = db.get(Subscriber, subscriber_id) or abort(404, "There is no subscriber with this id.")
+        subscriber = _subscriber(db, subscriber_id)
         past = history.get_history(db, subscriber.id, limit=10)
         rendered, count, skip = render_preview(web.settings, db, subscriber, now())
         db.rollback()  # a preview writes nothing
@@ -91,7 +100,7 @@ def preview_page(subscriber_id: int):
     """Today's digest for this subscriber as it would be sent now (the email's HTML), for the dashboard's frame."""
     web = state()
     with web.factory() as db:
-        subscriber = db.get(Subscriber, subscriber_id) or abort(404, "There is no subscriber with this id.")
+        subscriber = _subscriber(db, subscriber_id)
         rendered, _, _ = render_preview(web.settings, db, subscriber, now())
         db.rollback()
     g.csp, g.frame_options = PREVIEW_CSP, "SAMEORIGIN"

@@ -159,3 +159,13 @@ def test_the_dashboard_shows_sources_subscribers_and_returned_mail(site):
     returned = _cells(html, "Bounces and complaints")
     assert "2 bounces" in returned and "1 complaint " in returned  # the 40-day-old bounce is out
     assert "spam@example.org" in returned and "MAILER-DAEMON@mx.example.org" in returned
+
+
+def test_an_unknown_subscriber_is_a_404_whatever_the_id(site):
+    client, seeded, _ = site
+    for path in ("/admin/subscribers/999999", "/admin/subscribers/99999999999999999999/preview"):
+        assert client.get(path, headers=BEARER).status_code == 404
+    missing = client.get("/admin/subscribers?email=nobody@example.org", headers=BEARER)
+    assert missing.status_code == 404 and "Nobody is subscribed as nobody@example.org" in missing.get_data(as_text=True)
+    found = client.get("/admin/subscribers?email=Reader4@Example.org", headers=BEARER)
+    assert found.status_code == 303 and found.location == f"/admin/subscribers/{seeded.ids['reader4@example.org']}"
