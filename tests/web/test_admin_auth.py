@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 
 import pytest
 from freezegun import freeze_time
@@ -22,7 +23,7 @@ PAGES = ["/admin", "/admin/subscribers?email=a@example.org", "/admin/subscribers
 def _app(tmp_path, url, **env):
     app = create_app(load_settings(make_env(tmp_path, url, **env), read_dotenv=False))
     app.config["RATE_LIMITS"] = dict(app.config["RATE_LIMITS"])
-    app.extensions["digest"].limiter.prefix = f"digest-test:{tmp_path.name}"
+    app.extensions["digest"].limiter.prefix = f"digest-test:{uuid.uuid4().hex}"  # this test's counters only
     return app
 
 
