@@ -73,6 +73,7 @@ class Settings:
     unsubscribe_mailto: str | None = None
     bounce_domain: str | None = None  # the signed return path's domain (VERP); None: bounces go to the From address
     inbound_max_bytes: int = INBOUND_MAX_BYTES  # the largest message `digest inbound` reads
+    admin_token: str | None = field(default=None, repr=False)  # the operator dashboard and /metrics; None: off
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -199,6 +200,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         unsubscribe_mailto=parse_mailto(env),
         bounce_domain=parse_bounce_domain(env),
         inbound_max_bytes=parse_inbound_max_bytes(env),
+        admin_token=_parse_admin_token(env),
     )
 
 
@@ -254,6 +256,17 @@ def _parse_queue(env: dict) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._:-]{1,100}", queue):
         raise ConfigError(f"DIGEST_QUEUE: letters, digits and . _ : - only, got {queue!r}")
     return queue
+
+
+def _parse_admin_token(env: dict) -> str | None:
+    """DIGEST_ADMIN_TOKEN: the operator's password for /admin and /metrics; unset turns both off."""
+    token = _get(env, "DIGEST_ADMIN_TOKEN")
+    if token is None:
+        return None
+    if len(token) < 16 or not token.isprintable():
+        raise ConfigError("DIGEST_ADMIN_TOKEN: needs at least 16 printable characters "
+                          "(e.g. the output of `openssl rand -hex 24`)")
+    return token
 
 
 def _refuse_control_characters(env: dict, names: tuple[str, ...]) -> None:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 # None: never expires. "archive" and "feed" are read-only views of a subscriber's past digests; the feed's
 # link goes into a feed reader, so it opens nothing else.
-TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None, "archive": None, "feed": None}
+TOKEN_MAX_AGE = {"confirm": 7 * 86400, "unsubscribe": None, "preferences": None, "archive": None, "feed": None,
+                 "admin": 12 * 3600}
 
 # Ids are ASCII digits without a leading zero (one spelling per id, never `٣` or `03`)
 # and fit the id column: a larger one is an invalid link, not a database error.
@@ -165,3 +166,25 @@ def read_confirm_token(secret: str, token: str, max_age_days: int) -> tuple[int,
 def is_made_for(secret: str, address_digest: str, email_key: str) -> bool:
     """Whether a confirm token's address digest names this address (compared in constant time)."""
     return hmac.compare_digest(_address_digest(secret, email_key), address_digest)
+
+
+# The operator's session (the /admin login cookie): a timestamped signature over a keyed digest of
+# DIGEST_ADMIN_TOKEN, so changing the token ends every session signed for the old one.
+ADMIN_SESSION_SECONDS = TOKEN_MAX_AGE["admin"]
+
+
+def _admin_digest(secret: str, admin_token: str) -> str:
+    return hmac.new(_link_key(secret, "admin"), admin_token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def make_admin_session(secret: str, admin_token: str) -> str:
+    """The signed value of the operator's session cookie (valid ADMIN_SESSION_SECONDS)."""
+    return _serializer(secret, "admin").dumps(_admin_digest(secret, admin_token))
+
+
+def check_admin_session(secret: str, value: str, admin_token: str, max_age: int = ADMIN_SESSION_SECONDS) -> None:
+    """Nothing when `value` is a live session for this token; TokenError when tampered or for another token,
+    TokenExpired when older than `max_age` seconds."""
+    digest = _load_token(secret, "admin", value, max_age)
+    if not (isinstance(digest, str) and hmac.compare_digest(digest, _admin_digest(secret, admin_token))):
+        raise TokenError("this session is not valid")

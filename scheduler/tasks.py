@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 import redis
 from celery import shared_task
 
 from digest.config import load_settings
+from digest.dashboard.ticks import record_tick
 from digest.db import utcnow
 from digest import jobs
 
@@ -55,6 +57,7 @@ def tick() -> int:
     if not lock.acquire(blocking=False):
         log.info("tick skipped: another tick holds the lock")
         return 0
+    started_at, started = utcnow(), time.monotonic()
     try:
         # Ingest in a task of its own: planning and sending go on with the papers already stored,
         # however long a source takes to answer.
@@ -65,6 +68,7 @@ def tick() -> int:
             lock.release()
         except redis.exceptions.LockError:
             pass
+    record_tick(client, settings.queue, started_at, time.monotonic() - started, count)  # for /admin and /metrics
     log.info("tick: %d digests queued", count)
     return count
 

@@ -14,6 +14,7 @@ from digest.delivery import WEEKLY_DAY
 from digest.resources import resource_dir
 from digest.web.context import WebState, csrf_token, message
 from digest.web.limits import MAX_FORM_BYTES, RATE_LIMITS, RateLimiter, cap_streamed_body
+from digest.web.admin import ROUTES as ADMIN_ROUTES
 from digest.web.pages import ROUTES
 
 
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, *, dev: bool = False) -> Flask:
                                    "default_timezone": settings.default_timezone,
                                    "weekly_day": f"{calendar.day_name[WEEKLY_DAY]}s"})
     app.register_error_handler(HTTPException, _http_error)
-    for rule, view, methods in ROUTES:
+    for rule, view, methods in (*ROUTES, *ADMIN_ROUTES):
         app.add_url_rule(rule, view.__name__, view, methods=methods)
     return app
 
@@ -66,12 +67,14 @@ def _set_nonce() -> None:
 def _secure_headers(response):
     nonce = g.get("nonce", "")
     styles = " ".join((f"'nonce-{nonce}'", *g.get("style_sources", ())))  # the web edition's stylesheet, by hash
-    response.headers["Content-Security-Policy"] = (
+    # A page may widen the policy for itself (the operator's digest preview: an email's inline styles, framed
+    # by the dashboard), never the others.
+    response.headers["Content-Security-Policy"] = g.get("csp") or (
         f"default-src 'none'; style-src {styles}; script-src 'nonce-{nonce}'; img-src 'self'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        f"form-action 'self'; frame-ancestors 'none'; base-uri 'none'{g.get('csp_extra', '')}"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Frame-Options"] = g.get("frame_options", "DENY")
     # Token links are capabilities: never leak them in a Referer or a cache.
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"

@@ -6,6 +6,7 @@ import datetime as dt
 import hmac
 import secrets
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, render_template, request, session
 from sqlalchemy.orm import sessionmaker
@@ -17,6 +18,11 @@ from digest.web.limits import RateLimiter
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def local_today(when: dt.datetime) -> dt.date:
+    """The date in the installation's zone (DIGEST_DEFAULT_TIMEZONE): the edition date the dashboard calls today."""
+    return when.astimezone(ZoneInfo(state().settings.default_timezone)).date()
 
 
 @dataclass
