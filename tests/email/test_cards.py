@@ -144,7 +144,8 @@ def test_a_key_sentence_is_bold_under_the_title_before_the_abstract():
     out = digest(render.Card(card, "r", key_sentence="The key one."), render.Card(cards.paper_card(
         SimpleNamespace(**{**vars(row), "id": 7, "title": "Another paper", "content_hash": "h7"})), "r"))
     shown = card_html(out, "A paper")
-    assert re.search(r'<p class="key" style="[^"]*font-weight:600[^"]*">The key one\.</p>', shown)
+    # Bold in its own paragraph, and bold without any style too (<strong>: a feed reader drops them).
+    assert re.search(r'<p class="key" style="[^"]*"><strong style="font-weight:600">The key one\.</strong></p>', shown)
     assert shown.index("The key one.") < shown.index("First sentence.")
     text = card_text(out, "A paper")
     assert text.index("   *The key one.*\n") < text.index("   Why: r") < text.index("First sentence.")
