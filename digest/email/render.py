@@ -108,8 +108,7 @@ class EditionRenderer:
         self._text: dict[str, Piece] = {}
         self._abstracts: dict[tuple, tuple[str, str]] = {}
         self._small: dict[tuple, str] = {}
-        self._filled: dict[tuple, tuple[str, str]] = {}
-        self._filled_text: dict[tuple, tuple[str, str, str]] = {}
+        self._filled: dict[tuple, tuple[str, ...]] = {}  # cards cut around each reader's values (`_shared`)
         self._keysets: dict[tuple, tuple] = {}  # each card's author match keys, computed for followers only
         env = environment()
         self._headline = env.get_template("email/digest/headline.txt")
@@ -222,26 +221,47 @@ class EditionRenderer:
                 heading = ""
         return out
 
-    def _card_html(self, card: Card, limit: int, follows: frozenset[str]) -> str:
-        """A filled card: the part many subscribers share (same paper, same reason) is cached around the hole
-        where this reader's feedback links go."""
+    def _shared(self, part: str, card: Card, limit: int, follows: frozenset[str]) -> tuple[str, ...]:
+        """The card as every reader given this paper with the same reason and key sentence sees it, in the
+        "html" or "text" part: filled once per edition, cut where this reader's own values go."""
         marked = self._followed(card.paper, follows) if follows else _NOBODY
-        key = (card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
+        key = (part, card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
         shared = self._filled.get(key)
         if shared is None:
             if len(self._filled) > MAX_CACHED:
                 self._filled.clear()
-            marker = f"{self._nonce}feedback{self._nonce}"  # the last hole of the card: rpartition finds it
-            head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
-                {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
-                 "authors": self._authors_html(card.paper, marked),
-                 "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
-                 "feedback": marker}).rpartition(marker)
-            shared = self._filled[key] = (head, tail)
+            fill = self._fill_html if part == "html" else self._fill_text
+            shared = self._filled[key] = fill(card, limit, marked)
+        return shared
+
+    def _fill_html(self, card: Card, limit: int, marked: frozenset[int]) -> tuple[str, str]:
+        """The HTML card cut around the hole of the reader's feedback links (its last hole)."""
+        marker = f"{self._nonce}feedback{self._nonce}"
+        head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
+            {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
+             "authors": self._authors_html(card.paper, marked),
+             "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
+             "feedback": marker}).rpartition(marker)
+        return head, tail
+
+    def _fill_text(self, card: Card, limit: int, marked: frozenset[int]) -> tuple[str, str, str]:
+        """The text card cut around the reader's rank (its first hole) and feedback links (its last)."""
+        rank, feedback = f"{self._nonce}rank{self._nonce}", f"{self._nonce}feedback{self._nonce}"
+        filled = self._text[f"card_{card.paper.paper_id}"].fill(
+            {"rank": rank, "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
+             "authors": self._authors_text(card.paper, marked), "feedback": feedback,
+             "key": _wrap(f"*{card.key_sentence}*") if card.key_sentence else ""})
+        head, _, rest = filled.partition(rank)
+        middle, _, tail = rest.rpartition(feedback)
+        return head, middle, tail
+
+    def _card_html(self, card: Card, limit: int, follows: frozenset[str]) -> str:
+        """A filled card: the shared part around this reader's feedback links."""
+        head, tail = self._shared("html", card, limit, follows)
         if not card.more_url:
-            return shared[0] + shared[1]
+            return head + tail
         links = self._html["feedback"].fill({"more": ascii_html(card.more_url), "less": ascii_html(card.less_url)})
-        return shared[0] + links + shared[1]
+        return head + links + tail
 
     def _fit(self, groups, fixed: int, follows: frozenset[str]) -> tuple[list[str], int]:
         """The card HTML that fits the budget: shorter abstracts first, then fewer cards."""
@@ -314,30 +334,11 @@ class EditionRenderer:
                 out.append(self._text["topic"].fill({"topic": topic}))
             for card in cards:
                 rank += 1
-                head, middle, tail = self._card_text(card, limit, follows)
+                head, middle, tail = self._shared("text", card, limit, follows)
                 links = (f"   More like this: {card.more_url}\n   Less like this: {card.less_url}\n"
                          if card.more_url else "")
                 out += (head, str(rank), middle, links, tail)
         return "".join(out)
-
-    def _card_text(self, card: Card, limit: int, follows: frozenset[str]) -> tuple[str, str, str]:
-        """A card of the text part cut around its rank and this reader's feedback links: what readers given the
-        same paper with the same reason and key sentence share, filled once (as `_card_html` does)."""
-        marked = self._followed(card.paper, follows) if follows else _NOBODY
-        key = (card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
-        shared = self._filled_text.get(key)
-        if shared is None:
-            if len(self._filled_text) > MAX_CACHED:
-                self._filled_text.clear()
-            rank, feedback = f"{self._nonce}rank{self._nonce}", f"{self._nonce}feedback{self._nonce}"
-            filled = self._text[f"card_{card.paper.paper_id}"].fill(
-                {"rank": rank, "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
-                 "authors": self._authors_text(card.paper, marked), "feedback": feedback,
-                 "key": _wrap(f"*{card.key_sentence}*") if card.key_sentence else ""})
-            head, _, rest = filled.partition(rank)  # the rank is the card's first hole, the feedback its last
-            middle, _, tail = rest.rpartition(feedback)
-            shared = self._filled_text[key] = (head, middle, tail)
-        return shared
 
 
 _KEEP_TOGETHER = re.compile(r"(?<![,·]) ")
