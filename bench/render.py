@@ -1,9 +1,10 @@
 """Rendering benchmark: the once-per-edition card build and the per-subscriber message build.
 
-Prints, as the median of --runs:
+Prints, as the median of --runs (wall clock; CPU time beside it):
 - the edition build: template shell + 2,000 paper cards (LaTeX conversion and CSS inlining), in seconds;
-- the per-subscriber cost of the final message bytes for a 20-paper digest
-  (content + assembly + MIME, no ranking, no SMTP), in milliseconds;
+- the per-subscriber cost of the final message bytes for a 20-paper digest, as delivery builds it after ranking
+  (`compose.build_content` from picks that carry a reason and a key sentence, as ranking writes them;
+  assembly; `compose.message_bytes`: headers + MIME; no ranking, no SMTP), in milliseconds;
 - for comparison, the stdlib `EmailMessage` MIME build of the same content, and premailer per message.
 
     python bench/render.py
@@ -21,11 +22,11 @@ import time
 from email.message import EmailMessage
 from types import SimpleNamespace
 
-from digest.email import message, render
-from digest.email.compose import feedback_urls
+from digest.email import compose, render
 from digest.config import load_settings
-from digest.subscriptions import make_token
-from digest.tokens import make_edition_token
+from digest.latex import readable
+from digest.ranking import Pick
+from digest.ranking.quotes import closest_sentence
 
 from benchdata import SEEDS, require
 TOPICS = ["LLM quantization", "efficient attention", "sparse matrices"]
@@ -42,7 +43,7 @@ def bench_settings():
 CATEGORIES = [["cs.LG", "cs.AI", "stat.ML"], ["math-ph", "math.AP", "math.MP"], ["cs.CL"], ["quant-ph", "cs.ET"]]
 
 
-def papers(n: int) -> list[SimpleNamespace]:
+def paper_rows(n: int) -> list[SimpleNamespace]:
     """n paper rows cycled from the bundled seeds, a quarter of them with LaTeX in the title; arXiv ids,
     categories, dates, and now and then a comment, a journal reference, upvotes and stars."""
     seeds = json.loads(require([SEEDS], "seed papers")[0].read_text())
@@ -71,24 +72,37 @@ def edition_build(rows) -> tuple[float, render.EditionRenderer]:
     return time.perf_counter() - start, edition
 
 
-def digest_bytes(settings, edition, rows, subscriber_id: int, picks) -> bytes:
-    """What delivery does per subscriber after ranking: content (with each card's signed feedback links and
-    the edition's web page link; one reader in ten follows two authors), assembly, headers, MIME."""
-    key = settings.signing_key()
-    content = render.DigestContent(
-        email=f"user{subscriber_id}@example.org", edition_date=NOW.date(), topics=TOPICS,
-        view_url=f"{settings.base_url}/edition/{make_edition_token(key, subscriber_id + 1, NOW.date())}",
-        followed=("Author 3", "A. 7") if subscriber_id % 10 == 0 else (),
-        cards=[render.Card(edition.card_for(rows[i]), f"matches “{TOPICS[i % 3]}”", TOPICS[i % 3],
-                           *feedback_urls(settings.base_url, key, subscriber_id + 1, rows[i].id)) for i in picks],
-        unsubscribe_url=f"{settings.base_url}/unsubscribe/{make_token(key, 'unsubscribe', subscriber_id)}",
-        preferences_url=f"{settings.base_url}/preferences/{make_token(key, 'preferences', subscriber_id)}")
-    rendered = edition.assemble(content)
-    envelope = message.Envelope(
-        sender=settings.from_address, to=message.safe_address(content.email, "Reader"),
-        message_id=f"<digest.{subscriber_id}.2026-11-28@digest.example.org>", date=NOW,
-        list_id="<digest.digest.example.org>", unsubscribe_url=content.unsubscribe_url, edition=NOW.date())
-    return message.build_bytes(rendered, envelope)
+def ranked(rows, picks: list[list[int]]) -> list[list[Pick]]:
+    """Each reader's picks as ranking hands them to delivery: under one of the reader's topics, with its key
+    sentence (the abstract sentence closest to the topic, as ranking finds it without stored vectors) and a
+    reason; by meaning, the reason quotes that sentence (the card shows it once, in bold). Ranking's work:
+    written once per (topic, paper), before the clock starts."""
+    written: dict[tuple[int, str], Pick] = {}
+    out = []
+    for chosen in picks:
+        mine = []
+        for rank, i in enumerate(chosen):
+            topic = TOPICS[i % 3]
+            pick = written.get((i, topic))
+            if pick is None:
+                sentence = closest_sentence(readable(rows[i].abstract), None, topic)
+                reason = (f"Close to your topic “{topic}”: “{sentence}”" if i % 2 else
+                          f"Matches your topic “{topic}” on: “{topic.split()[0]}”")
+                pick = written[i, topic] = Pick(rows[i].id, 0.0, reason, topic, [], sentence)
+            mine.append(Pick(pick.paper_id, 1.0 - rank / 100, pick.reason, topic, [], pick.sentence))
+        out.append(mine)
+    return out
+
+
+def digest_bytes(settings, edition, papers: dict, subscriber_id: int, picks: list[Pick]) -> bytes:
+    """What delivery does per subscriber after ranking (digest.delivery.batch): content (each card's key
+    sentence, signed feedback links, the edition's web page link; one reader in ten follows two authors),
+    assembly, headers, MIME."""
+    reader = SimpleNamespace(id=subscriber_id + 1, email=f"user{subscriber_id}@example.org", name="Reader",
+                             topics=TOPICS, authors=["Author 3", "A. 7"] if subscriber_id % 10 == 0 else [])
+    row = SimpleNamespace(id=subscriber_id + 1, edition_date=NOW.date(), message_id=None)
+    content = compose.build_content(settings, reader, NOW.date(), picks, papers, edition)
+    return compose.message_bytes(settings, row, reader, content, edition.assemble(content), NOW)
 
 
 def stdlib_bytes(rendered: render.Rendered) -> bytes:
@@ -99,11 +113,12 @@ def stdlib_bytes(rendered: render.Rendered) -> bytes:
     return msg.as_bytes()
 
 
-def per_message(fn, count: int) -> float:
-    start = time.perf_counter()
+def per_message(fn, count: int) -> tuple[float, float]:
+    """(wall clock, CPU time) per call, in milliseconds."""
+    start, cpu = time.perf_counter(), time.process_time()
     for n in range(count):
         fn(n)
-    return (time.perf_counter() - start) / count * 1000
+    return (time.perf_counter() - start) / count * 1000, (time.process_time() - cpu) / count * 1000
 
 
 def main() -> None:
@@ -114,27 +129,32 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     settings = bench_settings()
-    rows = papers(args.papers)
+    rows = paper_rows(args.papers)
     rng = random.Random(7)
-    picks = [rng.sample(range(len(rows)), args.cards) for _ in range(args.subscribers)]
+    picks = ranked(rows, [rng.sample(range(len(rows)), args.cards) for _ in range(args.subscribers)])
+    papers = {row.id: row for row in rows}
 
-    edition_times, ours, stdlib, sizes = [], [], [], []
+    edition_times, ours, cpu, stdlib, sizes = [], [], [], [], []
     for _ in range(args.runs):
         seconds, edition = edition_build(rows)
         edition_times.append(seconds)
-        ours.append(per_message(lambda n: digest_bytes(settings, edition, rows, n, picks[n]), args.subscribers))
-        sizes.append(len(digest_bytes(settings, edition, rows, 0, picks[0])))
-        rendered = [edition.assemble(render.DigestContent(
-            email="u@example.org", edition_date=NOW.date(), topics=TOPICS,
-            cards=[render.Card(edition.cards[rows[i].id], "r") for i in p])) for p in picks[:50]]
-        stdlib.append(per_message(lambda n: stdlib_bytes(rendered[n]), len(rendered)))
-    premailer = per_message(lambda n: render.inline_css(rendered[n].html), 5)
+        wall, used = per_message(lambda n: digest_bytes(settings, edition, papers, n, picks[n]), args.subscribers)
+        ours.append(wall)
+        cpu.append(used)
+        data = digest_bytes(settings, edition, papers, 0, picks[0])
+        assert data.count(b'class="key"') == args.cards, "every card shows its key sentence"
+        sizes.append(len(data))
+        rendered = [edition.assemble(compose.build_content(settings, SimpleNamespace(
+            id=1, email="u@example.org", topics=TOPICS, authors=[]), NOW.date(), p, papers, edition))
+            for p in picks[:50]]
+        stdlib.append(per_message(lambda n: stdlib_bytes(rendered[n]), len(rendered))[0])
+    premailer = per_message(lambda n: render.inline_css(rendered[n].html), 5)[0]
 
     print(f"edition build, {args.papers} papers (shell + cards, LaTeX + premailer once): "
           f"{statistics.median(edition_times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in edition_times)})")
-    print(f"per subscriber, {args.cards}-paper digest to final bytes (content + assembly + MIME): "
-          f"{statistics.median(ours):.3f} ms  (runs: {', '.join(f'{t:.3f}' for t in ours)}); "
-          f"message {statistics.median(sizes) / 1000:.1f} kB")
+    print(f"per subscriber, {args.cards}-paper digest with key sentences to final bytes (content + assembly + MIME), "
+          f"wall clock: {statistics.median(ours):.3f} ms  (runs: {', '.join(f'{t:.3f}' for t in ours)}); "
+          f"CPU {statistics.median(cpu):.3f} ms; message {statistics.median(sizes) / 1000:.1f} kB")
     print(f"  for comparison, stdlib EmailMessage MIME build alone: {statistics.median(stdlib):.2f} ms; "
           f"premailer per message: {premailer:.1f} ms")
 

@@ -198,7 +198,7 @@ class Digest(Base):
 
 
 class DigestItem(Base):
-    """Which paper went to whom, at which rank, with which score and reason."""
+    """Which paper went to whom, at which rank, with which score, reason and key sentence."""
 
     __tablename__ = "digest_items"
 
@@ -213,6 +213,8 @@ class DigestItem(Base):
     version: Mapped[int | None] = mapped_column(Integer)  # the paper's version the digest showed
     # Shown in the "Updated" block (a new version of an older paper), not among the new picks.
     updated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The key sentence the card showed in bold (Pick.sentence); NULL when it had none, or was sent before it was kept.
+    sentence: Mapped[str | None] = mapped_column(Text)
 
     digest: Mapped[Digest] = relationship(back_populates="items")
 

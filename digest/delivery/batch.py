@@ -213,10 +213,11 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
 
 
 def _items(digest: Digest, kept: list[ranking.Pick], revised: list[ranking.Pick], papers: dict[int, Paper]) -> list[dict]:
-    """digest_items rows: the picks, then the Updated block (`updated`), each with the version it showed."""
+    """digest_items rows: the picks, then the Updated block (`updated`), each with the version and the key
+    sentence it showed (the web edition and the feed rebuild the cards from these rows)."""
     return [{"digest_id": digest.id, "subscriber_id": digest.subscriber_id, "paper_id": p.paper_id, "rank": n,
              "score": float(p.score), "reason": p.reason, "topic": p.topic, "version": papers[p.paper_id].version,
-             "updated": n > len(kept)} for n, p in enumerate([*kept, *revised], 1)]
+             "updated": n > len(kept), "sentence": p.sentence or None} for n, p in enumerate([*kept, *revised], 1)]
 
 
 def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: Batch) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-import textwrap
 from dataclasses import dataclass, field, replace
 
 from markupsafe import Markup
@@ -29,6 +28,7 @@ __all__ = ["ABSTRACT_CHARS", "HTML_BUDGET", "Card", "DigestContent", "EditionRen
 HTML_BUDGET = 90_000  # Gmail clips HTML bodies above ~102 KB, hiding the unsubscribe footer: stay well under
 ABSTRACT_LEVELS = (ABSTRACT_CHARS, 200, 0)  # abstract lengths tried in turn when over budget (0: no abstract)
 TEXT_WIDTH = 72
+INDENT = "   "  # the text part's cards: everything under the title
 MAX_CACHED = 50_000  # filled cards and small texts kept per edition
 
 
@@ -108,7 +108,7 @@ class EditionRenderer:
         self._text: dict[str, Piece] = {}
         self._abstracts: dict[tuple, tuple[str, str]] = {}
         self._small: dict[tuple, str] = {}
-        self._filled: dict[tuple, tuple[str, str]] = {}
+        self._filled: dict[tuple, tuple[str, ...]] = {}  # cards cut around each reader's values (`_shared`)
         self._keysets: dict[tuple, tuple] = {}  # each card's author match keys, computed for followers only
         env = environment()
         self._headline = env.get_template("email/digest/headline.txt")
@@ -221,26 +221,47 @@ class EditionRenderer:
                 heading = ""
         return out
 
-    def _card_html(self, card: Card, limit: int, follows: frozenset[str]) -> str:
-        """A filled card: the part many subscribers share (same paper, same reason) is cached around the hole
-        where this reader's feedback links go."""
+    def _shared(self, part: str, card: Card, limit: int, follows: frozenset[str]) -> tuple[str, ...]:
+        """The card as every reader given this paper with the same reason and key sentence sees it, in the
+        "html" or "text" part: filled once per edition, cut where this reader's own values go."""
         marked = self._followed(card.paper, follows) if follows else _NOBODY
-        key = (card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
+        key = (part, card.paper.paper_id, card.paper.version, card.reason, limit, marked, card.key_sentence)
         shared = self._filled.get(key)
         if shared is None:
             if len(self._filled) > MAX_CACHED:
                 self._filled.clear()
-            marker = f"{self._nonce}feedback{self._nonce}"  # the last hole of the card: rpartition finds it
-            head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
-                {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
-                 "authors": self._authors_html(card.paper, marked),
-                 "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
-                 "feedback": marker}).rpartition(marker)
-            shared = self._filled[key] = (head, tail)
+            fill = self._fill_html if part == "html" else self._fill_text
+            shared = self._filled[key] = fill(card, limit, marked)
+        return shared
+
+    def _fill_html(self, card: Card, limit: int, marked: frozenset[int]) -> tuple[str, str]:
+        """The HTML card cut around the hole of the reader's feedback links (its last hole)."""
+        marker = f"{self._nonce}feedback{self._nonce}"
+        head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
+            {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
+             "authors": self._authors_html(card.paper, marked),
+             "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
+             "feedback": marker}).rpartition(marker)
+        return head, tail
+
+    def _fill_text(self, card: Card, limit: int, marked: frozenset[int]) -> tuple[str, str, str]:
+        """The text card cut around the reader's rank (its first hole) and feedback links (its last)."""
+        rank, feedback = f"{self._nonce}rank{self._nonce}", f"{self._nonce}feedback{self._nonce}"
+        filled = self._text[f"card_{card.paper.paper_id}"].fill(
+            {"rank": rank, "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
+             "authors": self._authors_text(card.paper, marked), "feedback": feedback,
+             "key": _wrap(f"*{card.key_sentence}*") if card.key_sentence else ""})
+        head, _, rest = filled.partition(rank)
+        middle, _, tail = rest.rpartition(feedback)
+        return head, middle, tail
+
+    def _card_html(self, card: Card, limit: int, follows: frozenset[str]) -> str:
+        """A filled card: the shared part around this reader's feedback links."""
+        head, tail = self._shared("html", card, limit, follows)
         if not card.more_url:
-            return shared[0] + shared[1]
+            return head + tail
         links = self._html["feedback"].fill({"more": ascii_html(card.more_url), "less": ascii_html(card.less_url)})
-        return shared[0] + links + shared[1]
+        return head + links + tail
 
     def _fit(self, groups, fixed: int, follows: frozenset[str]) -> tuple[list[str], int]:
         """The card HTML that fits the budget: shorter abstracts first, then fewer cards."""
@@ -295,14 +316,13 @@ class EditionRenderer:
         return Rendered(subject, text, html, [c.paper.paper_id for _, cards in groups for c in cards])
 
     def _text_of(self, template, **context) -> str:
-        """A small template rendered once per distinct context (subscribers share labels, counts, topics);
-        no template: a key sentence wrapped for the text part."""
-        key = (template.name if template else "", *context.values())
+        """A small template rendered once per distinct context (subscribers share labels, counts, topics)."""
+        key = (template.name, *context.values())
         text = self._small.get(key)
         if text is None:
             if len(self._small) > MAX_CACHED:
                 self._small.clear()
-            text = self._small[key] = template.render(context) if template else _wrap(f"*{context['sentence']}*")
+            text = self._small[key] = template.render(context)
         return text
 
     def _cards_text(self, groups, limit: int, follows: frozenset[str]) -> str:
@@ -314,29 +334,42 @@ class EditionRenderer:
                 out.append(self._text["topic"].fill({"topic": topic}))
             for card in cards:
                 rank += 1
+                head, middle, tail = self._shared("text", card, limit, follows)
                 links = (f"   More like this: {card.more_url}\n   Less like this: {card.less_url}\n"
                          if card.more_url else "")
-                marked = self._followed(card.paper, follows) if follows else _NOBODY
-                key = self._text_of(None, sentence=card.key_sentence) if card.key_sentence else ""
-                out.append(self._text[f"card_{card.paper.paper_id}"].fill(
-                    {"rank": str(rank), "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
-                     "authors": self._authors_text(card.paper, marked), "key": key, "feedback": links}))
+                out += (head, str(rank), middle, links, tail)
         return "".join(out)
 
 
 _KEEP_TOGETHER = re.compile(r"(?<![,·]) ")
 
 
-def _wrap(text: str, **options) -> str:
-    """A paragraph of the text part: wrapped, indented under the card's title, ending in a newline."""
-    return textwrap.fill(text, TEXT_WIDTH, initial_indent="   ", subsequent_indent="   ", **options) + "\n"
+_SPACES = re.compile(r"[ \t\n\r\f\v]+")  # ASCII white space: a no-break space keeps its neighbours together
+
+
+def _wrap(text: str) -> str:
+    """A paragraph of the text part: indented under the card's title, in lines of at most TEXT_WIDTH, ending in
+    a newline. Lines break at spaces only: a hyphenated word or a link is never cut (one longer than a line
+    gets a line of its own). Cut at the last space that fits, not word by word as textwrap does: a key
+    sentence is wrapped for each paper a reader gets, and textwrap cost more than the rest of the text part."""
+    text, lines, room = " ".join(_SPACES.split(text.strip())), [], TEXT_WIDTH - len(INDENT)
+    while len(text) > room:
+        cut = text.rfind(" ", 0, room + 1)
+        if cut < 0:
+            cut = text.find(" ", room)
+            if cut < 0:
+                break
+        lines.append(text[:cut])
+        text = text[cut + 1:]
+    lines.append(text)
+    return INDENT + ("\n" + INDENT).join(lines) + "\n" if text else "\n"
 
 
 def _meta_text(card: PaperCard) -> str:
     """The text part's lines of what the paper is (id, categories, date, badges; comments, journal ref)."""
     # Lines break after a separator, never inside an item ("announced 28 Nov 2024", "cross-list from math-ph").
     items = " · ".join((*card.facts, *card.badges))
-    lines = [_wrap(_KEEP_TOGETHER.sub("\u00a0", items), break_on_hyphens=False).replace("\u00a0", " ")] if items else []
+    lines = [_wrap(_KEEP_TOGETHER.sub("\u00a0", items)).replace("\u00a0", " ")] if items else []
     return "".join(lines + [_wrap(f"{label}: {text}") for label, text in card.notes])
 
 

@@ -59,9 +59,11 @@ def _subscriber(db, purpose: str, token: str) -> Subscriber:
 
 
 def _content(subscriber: Subscriber, past: history.PastDigest, edition):
-    """The edition as its email showed it (same cards, reasons, feedback links), topped by a link to the archive."""
+    """The edition as its email showed it (same cards, key sentences, reasons, feedback links), topped by a link to
+    the archive; an item sent before key sentences were kept shows its card without one."""
     def picks(items):
-        return [Pick(paper_id=i.paper_id, score=i.score, reason=i.reason, topic=i.topic) for i in items]
+        return [Pick(paper_id=i.paper_id, score=i.score, reason=i.reason, topic=i.topic, sentence=i.sentence or "")
+                for i in items]
 
     content = build_content(state().settings, subscriber, past.edition_date, picks(past.picks), past.papers,
                             edition, picks(past.updated))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html as htmllib
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -31,9 +32,9 @@ def entry(kind: str, path, key: str):
     return next(e for e in parse(kind, path.read_bytes()).entries if e.key == key)
 
 
-def digest(*picks, **kw) -> render.Rendered:
+def digest(*picks, edition: render.EditionRenderer | None = None, **kw) -> render.Rendered:
     content = render.DigestContent(email="ada@example.org", edition_date=EDITION, cards=list(picks), **kw)
-    return render.EditionRenderer().assemble(content)
+    return (edition or render.EditionRenderer()).assemble(content)
 
 
 def card_text(out: render.Rendered, title: str) -> str:
@@ -144,11 +145,33 @@ def test_a_key_sentence_is_bold_under_the_title_before_the_abstract():
     out = digest(render.Card(card, "r", key_sentence="The key one."), render.Card(cards.paper_card(
         SimpleNamespace(**{**vars(row), "id": 7, "title": "Another paper", "content_hash": "h7"})), "r"))
     shown = card_html(out, "A paper")
-    assert re.search(r'<p class="key" style="[^"]*font-weight:600[^"]*">The key one\.</p>', shown)
+    # Bold in its own paragraph, and bold without any style too (<strong>: a feed reader drops them).
+    assert re.search(r'<p class="key" style="[^"]*"><strong>The key one\.</strong></p>', shown)
     assert shown.index("The key one.") < shown.index("First sentence.")
     text = card_text(out, "A paper")
     assert text.index("   *The key one.*\n") < text.index("   Why: r") < text.index("First sentence.")
     assert 'class="key"' not in card_html(out, "Another paper") and "*" not in card_text(out, "Another paper")
+
+
+def test_the_text_parts_key_sentence_breaks_lines_at_spaces_only_and_each_reader_has_their_own_rank():
+    row = SimpleNamespace(id=9, title="A paper", abstract="Abstract.", authors=["A B"], url=None, pdf_url=None,
+                          extra={}, content_hash="h9")
+    link = "https://github.com/organisation/a-repository-with-a-rather-long-name/tree/main/experiments"
+    key = f"Our state-of-the-art mixture-of-experts router is released at {link} with every training script."
+    edition = render.EditionRenderer()
+    first = cards.paper_card(SimpleNamespace(**{**vars(row), "id": 10, "title": "First", "content_hash": "h10"}))
+    card = render.Card(cards.paper_card(row), "r", more_url="https://d.example/more/1", less_url="https://d.example/less/1",
+                       key_sentence=key)
+    lone = card_text(digest(card, edition=edition), "A paper")
+    lines = lone[lone.index("   *Our"):lone.index("   Why:")].splitlines()
+    assert "   " + link in lines and "mixture-of-experts" in " ".join(lines) and "*" + key + "*" == " ".join(
+        line.strip() for line in lines)
+    assert all(len(line) <= render.TEXT_WIDTH for line in lines if link not in line)
+    # The same card in another reader's digest (cached once per edition): its own rank and feedback links.
+    other = replace(card, more_url="https://d.example/more/2", less_url="https://d.example/less/2")
+    second = digest(render.Card(first, "r"), other, edition=edition).text
+    assert "\n2. A paper\n" in second and "More like this: https://d.example/more/2" in second
+    assert "/more/1" not in second and lone.startswith("1. A paper\n")
 
 
 def test_the_view_in_browser_link_leads_the_email_when_there_is_one():

@@ -80,7 +80,10 @@ def test_digest_renders_on_desktop_and_mobile_in_light_and_dark(browser, tmp_pat
         for title in titles:
             assert title.replace("$", "") in shown or "O(n log n)" in shown
         assert "Unsubscribe" in shown and "12 new papers" in shown and "View in browser" in shown
-        assert page.locator("strong.followed").count() == 4 and page.locator("p.key").count() == 2
+        assert page.locator("strong.followed").count() == 4 and page.locator("p.key strong").count() == 2
+        key, abstract = (page.evaluate(f"getComputedStyle(document.querySelector('{s}')).fontSize")
+                         for s in ("p.key", "p.abstract"))
+        assert key == abstract, (width, key, abstract)  # the bold sentence is never smaller than the abstract
         assert page.locator(".badge").count() == 6 and "math.AP · cross-list from math-ph" in shown
         backgrounds[scheme] = background(page, ".container")
         camera.shoot(page, f"digest-{width}-{scheme}")

@@ -45,6 +45,28 @@ def titles(html: str) -> list[str]:
     return [unescape(t) for t in re.findall(r'class="card-title"[^>]*><a [^>]*>([^<]+)</a>', html)]
 
 
+def cards(html: str) -> list[str]:
+    return re.findall(r'<div class="card".*?</div>', html, re.S)
+
+
+def key_sentences(html: str) -> list[str | None]:
+    """Each card's key sentence as shown (None for a card without one); it must be bold without a stylesheet
+    (a feed reader drops classes): inside <strong>, in its own paragraph, before the card's reason."""
+    out = []
+    for card in cards(html):
+        found = re.findall(r'<p class="key"[^>]*>(.*?)</p>', card, re.S)
+        assert len(found) <= 1 and "Why: " in card
+        if found:
+            assert re.fullmatch(r"<strong[^>]*>[^<]+</strong>", found[0]), found[0]
+            assert card.index('class="key"') < card.index("Why: ")
+        out.append(unescape(re.sub(r"<[^>]+>", "", found[0])) if found else None)
+    return out
+
+
+def reasons(html: str) -> list[str]:
+    return [unescape(re.sub(r"<[^>]+>", "", r)) for r in re.findall(r'<p class="reason"[^>]*>(.*?)</p>', html, re.S)]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("archive")
@@ -70,6 +92,46 @@ def test_view_in_browser_opens_the_edition_with_the_same_cards_and_feedback_link
     assert page.text.count("</style>") == 1 and " style=" not in page.text
     # A page whose link may sit in a feed reader: not the address, no preferences or unsubscribe link.
     assert "ada@example.org" not in page.text and "/preferences/" not in page.text and "/unsubscribe/" not in page.text
+
+
+def test_the_edition_page_and_the_feed_show_each_cards_key_sentence_as_the_email_did(site):
+    mailed = site.history.mail("ada@example.org").get_body(("html",)).get_content()
+    shown = key_sentences(mailed)
+    assert len(shown) == 8 and all(shown)  # every pick of Ada's carries one
+    page = site.client.get(site.path("edition", site.history.ada)).text
+    entry = feedparser.parse(site.client.get(site.path("feed", site.history.ada)).data).entries[0].content[0].value
+    for html in (page, entry):
+        assert key_sentences(html) == shown
+        assert reasons(html) == reasons(mailed)  # the reason does not quote the sentence shown above it
+
+
+def test_an_edition_sent_before_key_sentences_were_kept_shows_its_cards_without_one(tmp_path, db_url):
+    from alembic import command
+    from sqlalchemy import select
+
+    from digest.db import alembic_config, get_engine, session_factory, upgrade
+    from digest.models import DigestItem
+
+    old = Site(tmp_path, db_url)
+    with session_factory(db_url)() as session:
+        kept = session.scalars(select(DigestItem.sentence).where(DigestItem.subscriber_id == old.history.ada)
+                               .order_by(DigestItem.rank)).all()
+    mailed = old.history.mail("ada@example.org").get_body(("html",)).get_content()
+    assert sorted(kept) == sorted(key_sentences(mailed))  # each item keeps the sentence its card showed
+    cfg = alembic_config(db_url)
+    with get_engine(db_url).begin() as conn:  # back to the schema before the column, and up again
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0007")
+    assert upgrade(db_url) == "0008"
+    with session_factory(db_url)() as session:
+        assert set(session.scalars(select(DigestItem.sentence))) == {None}
+    page = old.client.get(old.path("edition", old.history.ada)).text
+    entry = feedparser.parse(old.client.get(old.path("feed", old.history.ada)).data).entries[0].content[0].value
+    for html in (page, entry):
+        assert titles(html) == titles(mailed) and 'class="key"' not in html and "<strong></strong>" not in html
+        assert key_sentences(html) == [None] * 8
+        # The reason as it was stored: with the sentence it quoted, as the email showed it before.
+        assert any(f": “{s}”" in r for s, r in zip(key_sentences(mailed), reasons(html)))
 
 
 def test_an_edition_link_for_a_skipped_day_says_why_and_for_a_day_without_digest_is_404(site):

@@ -39,6 +39,11 @@ def test_the_web_edition_and_the_archive_in_a_browser(site, browser, tmp_path):
         page.goto(view)
         assert page.locator("div.card").count() == 8 and not styles_refused  # the stylesheet passed the CSP
         assert page.locator("strong.followed", has_text="Yann LeCun").count() == 1
+        # Each card's key sentence, bold, and never smaller than the abstract under it (phones enlarge the abstract).
+        assert page.locator("p.key strong").count() == 8
+        key, abstract = (page.evaluate(f"getComputedStyle(document.querySelector('{s}')).fontSize")
+                         for s in ("p.key", "p.abstract"))
+        assert key == abstract, (width, key, abstract)
         backgrounds[scheme] = background(page, ".container")
         camera.shoot(page, f"edition-{width}-{scheme}")
 
