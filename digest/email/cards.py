@@ -100,6 +100,20 @@ def mark_followed(keysets: tuple[frozenset[str], ...], follows: frozenset[str]) 
     return frozenset(i for i, keys in enumerate(keysets) if keys & follows)
 
 
+_SENTENCE_END = re.compile(r"[.!?](?:\s+|$)")
+
+
+def after_lead(abstract: str, sentence: str) -> str | None:
+    """The abstract after its first sentence when `sentence` (the card's key sentence, maybe cut short with
+    an ellipsis) is that first sentence; None when it is not, and the abstract is shown whole."""
+    lead = " ".join(sentence.rstrip("…").split())
+    text = " ".join(abstract.split())
+    if not lead or not text.startswith(lead):
+        return None
+    end = _SENTENCE_END.search(text, max(len(lead) - 1, 0))
+    return text[end.end():] if end else ""
+
+
 def trim(text: str, limit: int = ABSTRACT_CHARS) -> str:
     """Cut at a word boundary and add an ellipsis."""
     if len(text) <= limit:

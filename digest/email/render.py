@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from markupsafe import Markup
 
 from digest.email.cards import (ABSTRACT_CHARS, PaperCard, author_keysets, author_line, follow_keys, mark_followed,
-                                paper_card, paper_link, shorten_authors, trim)
+                                after_lead, paper_card, paper_link, shorten_authors, trim)
 from digest.email.markup import Piece, ascii_html, css, environment, inline_css
 
 __all__ = ["ABSTRACT_CHARS", "HTML_BUDGET", "Card", "DigestContent", "EditionRenderer", "PaperCard", "Rendered",
@@ -174,11 +174,13 @@ class EditionRenderer:
 
         return replace(card, **{name: clean(getattr(card, name)) for name in card.__dataclass_fields__})
 
-    def _abstract(self, card: PaperCard, limit: int) -> tuple[str, str]:
-        """(html, text) of the abstract trimmed to `limit`, cached per paper and level."""
-        key = (card.paper_id, card.version, limit)
+    def _abstract(self, card: PaperCard, limit: int, key_sentence: str = "") -> tuple[str, str]:
+        """(html, text) of the abstract trimmed to `limit`, cached per paper and level; when the key sentence
+        (shown in bold above it) is the abstract's first, the abstract starts after it."""
+        rest = after_lead(card.abstract, key_sentence) if key_sentence else None
+        key = (card.paper_id, card.version, limit, rest is not None)
         if key not in self._abstracts:
-            short = trim(card.abstract, limit)
+            short = trim(card.abstract if rest is None else rest, limit)
             self._abstracts[key] = (
                 self._html["abstract"].fill({"text": ascii_html(short)}) if short else "",
                 _wrap(short) if short else "",
@@ -238,7 +240,7 @@ class EditionRenderer:
         """The HTML card cut around the hole of the reader's feedback links (its last hole)."""
         marker = f"{self._nonce}feedback{self._nonce}"
         head, _, tail = self._html[f"card_{card.paper.paper_id}"].fill(
-            {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit)[0],
+            {"reason": ascii_html(card.reason), "abstract": self._abstract(card.paper, limit, card.key_sentence)[0],
              "authors": self._authors_html(card.paper, marked),
              "key": self._html["key"].fill({"text": ascii_html(card.key_sentence)}) if card.key_sentence else "",
              "feedback": marker}).rpartition(marker)
@@ -248,7 +250,7 @@ class EditionRenderer:
         """The text card cut around the reader's rank (its first hole) and feedback links (its last)."""
         rank, feedback = f"{self._nonce}rank{self._nonce}", f"{self._nonce}feedback{self._nonce}"
         filled = self._text[f"card_{card.paper.paper_id}"].fill(
-            {"rank": rank, "reason": card.reason, "abstract": self._abstract(card.paper, limit)[1],
+            {"rank": rank, "reason": card.reason, "abstract": self._abstract(card.paper, limit, card.key_sentence)[1],
              "authors": self._authors_text(card.paper, marked), "feedback": feedback,
              "key": _wrap(f"*{card.key_sentence}*") if card.key_sentence else ""})
         head, _, rest = filled.partition(rank)

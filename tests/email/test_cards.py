@@ -153,6 +153,29 @@ def test_a_key_sentence_is_bold_under_the_title_before_the_abstract():
     assert 'class="key"' not in card_html(out, "Another paper") and "*" not in card_text(out, "Another paper")
 
 
+@pytest.mark.parametrize("key, shown", [
+    ("We study reinforcement learning for agents.", "Policy gradients converge. Experiments confirm it."),
+    ("We study reinforcement learning…", "Policy gradients converge. Experiments confirm it."),  # cut short
+    ("Policy gradients converge.", "We study reinforcement learning for agents. Policy gradients converge."),
+])
+def test_a_key_sentence_that_opens_the_abstract_is_not_repeated_under_it(key, shown):
+    row = SimpleNamespace(id=6, title="A paper", abstract="We study reinforcement learning for agents.  Policy "
+                          "gradients converge. Experiments confirm it.", authors=["A B"], url=None, pdf_url=None,
+                          extra={}, content_hash="h6")
+    out = digest(render.Card(cards.paper_card(row), "r", key_sentence=key))
+    html_card, text_card = card_html(out, "A paper"), " ".join(card_text(out, "A paper").split())
+    after_key = html_card[html_card.index("</strong>"):]
+    assert shown in " ".join(after_key.split()) and shown in text_card
+    assert after_key.count("We study") == shown.count("We study")
+
+
+def test_a_one_sentence_abstract_that_is_the_key_sentence_is_shown_once():
+    row = SimpleNamespace(id=6, title="A paper", abstract="Only this.", authors=["A B"], url=None, pdf_url=None,
+                          extra={}, content_hash="h6")
+    out = digest(render.Card(cards.paper_card(row), "r", key_sentence="Only this."))
+    assert card_html(out, "A paper").count("Only this.") == 1 and card_text(out, "A paper").count("Only this.") == 1
+
+
 def test_the_text_parts_key_sentence_breaks_lines_at_spaces_only_and_each_reader_has_their_own_rank():
     row = SimpleNamespace(id=9, title="A paper", abstract="Abstract.", authors=["A B"], url=None, pdf_url=None,
                           extra={}, content_hash="h9")
