@@ -7,12 +7,13 @@ import secrets
 from collections import Counter
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from digest.delivery.leases import claimable
 from digest.db import insert_for
 from digest.models import Digest, DigestItem, Subscriber
+from digest.schedule import WEEKLY_DAY, get_due_edition, local_date  # noqa: F401 - WEEKLY_DAY re-exported
 
 FINAL_STATES = ("sent", "skipped", "failed", "suppressed")
 
@@ -23,37 +24,48 @@ def local_edition(subscriber: Subscriber, now: dt.datetime) -> tuple[dt.date, in
     return local.date(), local.hour
 
 
-WEEKLY_DAY = 0  # weekly subscribers get their roll-up on Monday, local time
-
-
 def get_due(session: Session, now: dt.datetime, *, respect_hour: bool, emails: list[str] | None = None,
             edition_date: dt.date | None = None, include_finished: bool = False) -> list[tuple[Subscriber, dt.date]]:
     """Active subscribers whose edition is due and not yet finished (or finished too, for --force).
 
     Scheduled runs (respect_hour) take a subscriber once their local clock has
-    reached their send hour on their local date (weekly ones on Mondays);
-    computing it with zoneinfo keeps it right across DST changes. Editions
-    already sent, skipped, failed or suppressed are left out; pending ones stay
-    in (they are retried).
+    reached their send hour on their local date (weekly ones on Mondays;
+    digest.schedule); computing it with zoneinfo keeps it right across DST
+    changes. Only rows whose stored next send has come are read: it is never
+    later than the rule, so no due subscriber is missed. Editions already sent,
+    skipped, failed or suppressed are left out; pending ones stay in (they are
+    retried).
     """
     query = select(Subscriber).where(Subscriber.status == "active")
+    if respect_hour:
+        query = query.where(or_(Subscriber.next_send_at <= now, Subscriber.next_send_at.is_(None)))
     if emails:
         query = query.where(Subscriber.email_key.in_([e.strip().lower() for e in emails]))
-    around = (now - dt.timedelta(days=1)).date(), now.date(), (now + dt.timedelta(days=1)).date()
-    finished = set(session.execute(
-        select(Digest.subscriber_id, Digest.edition_date)
-        .where(Digest.edition_date.in_({*around, edition_date} - {None}), Digest.state.in_(FINAL_STATES))
-    ).all())
     due = []
     for subscriber in session.scalars(query.order_by(Subscriber.id)):
-        local = now.astimezone(ZoneInfo(subscriber.timezone))
-        if respect_hour and (local.hour < subscriber.send_hour
-                             or subscriber.cadence == "weekly" and local.weekday() != WEEKLY_DAY):
-            continue
-        date = edition_date or local.date()
-        if include_finished or (subscriber.id, date) not in finished:
-            due.append((subscriber, date))
-    return due
+        if respect_hour:
+            date = get_due_edition(subscriber.timezone, subscriber.send_hour, subscriber.cadence, now)
+            if date is None:
+                continue
+        else:
+            date = local_date(subscriber.timezone, now)
+        due.append((subscriber, edition_date or date))
+    if include_finished:
+        return due
+    finished = get_finished(session, [(s.id, d) for s, d in due])
+    return [(s, d) for s, d in due if (s.id, d) not in finished]
+
+
+def get_finished(session: Session, pairs: list[tuple[int, dt.date]], chunk: int = 500) -> set[tuple[int, dt.date]]:
+    """Which of these (subscriber id, edition date) editions are sent, skipped, failed or suppressed."""
+    finished: set[tuple[int, dt.date]] = set()
+    for start in range(0, len(pairs), chunk):
+        finished.update((subscriber_id, date) for subscriber_id, date in session.execute(
+            select(Digest.subscriber_id, Digest.edition_date)
+            .where(tuple_(Digest.subscriber_id, Digest.edition_date).in_(pairs[start : start + chunk]))
+            .where(Digest.state.in_(FINAL_STATES))
+        ))
+    return finished
 
 
 def bulk_plan(session: Session, due: list[tuple[Subscriber, dt.date]], now: dt.datetime,
