@@ -15,21 +15,25 @@ the index never hides a due subscriber. Pure: zoneinfo and plain values.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 UTC = dt.timezone.utc
 WEEKLY_DAY = 0  # weekly subscribers get their roll-up on Monday, local time
 _LOOKAHEAD_DAYS = 16  # more than a week, plus a day a zone may skip (Pacific/Apia, 2011-12-30)
+# ZoneInfo keeps only 8 zones alive by itself; a tick goes through hundreds, and reading one from disk costs
+# far more than converting a time with it.
+_zone = lru_cache(maxsize=2048)(ZoneInfo)
 
 
 def local_date(timezone: str, now: dt.datetime) -> dt.date:
     """The date on the subscriber's wall clock at `now`."""
-    return now.astimezone(ZoneInfo(timezone)).date()
+    return now.astimezone(_zone(timezone)).date()
 
 
 def get_due_edition(timezone: str, send_hour: int, cadence: str, now: dt.datetime) -> dt.date | None:
     """The local edition date the subscriber is due for at `now`, or None before their hour (or off their day)."""
-    local = now.astimezone(ZoneInfo(timezone))
+    local = now.astimezone(_zone(timezone))
     if local.hour < send_hour or cadence == "weekly" and local.weekday() != WEEKLY_DAY:
         return None
     return local.date()
@@ -47,7 +51,7 @@ def get_next_send(timezone: str, send_hour: int, cadence: str, from_date: dt.dat
     passed over. Offsets come from the zone's rules for that date, so a change
     of law (America/Caracas, 2016-05-01) moves the instant with it.
     """
-    zone = ZoneInfo(timezone)
+    zone = _zone(timezone)
     day = from_date
     for _ in range(_LOOKAHEAD_DAYS):
         if cadence != "weekly" or day.weekday() == WEEKLY_DAY:

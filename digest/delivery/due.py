@@ -18,7 +18,8 @@ import datetime as dt
 import logging
 from zoneinfo import ZoneInfoNotFoundError
 
-from sqlalchemy import Row, literal, select, tuple_, update
+from sqlalchemy import DateTime, Integer, Row, bindparam, func, literal, select, tuple_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from digest.delivery.plan import bulk_plan, get_finished
@@ -86,8 +87,14 @@ def sort_page(session: Session, rows: list[Row], now: dt.datetime) -> tuple[list
 
 
 def bulk_reschedule(session: Session, moves: dict[int, dt.datetime]) -> None:
-    """Store these next sends (one executemany) and commit."""
-    if moves:
+    """Store these next sends and commit: on PostgreSQL one UPDATE joined to two arrays, elsewhere an executemany."""
+    if moves and session.get_bind().dialect.name == "postgresql":
+        table = Subscriber.__table__
+        given = select(func.unnest(bindparam("ids", list(moves), type_=postgresql.ARRAY(Integer))).label("id"),
+                       func.unnest(bindparam("times", list(moves.values()),
+                                             type_=postgresql.ARRAY(DateTime(timezone=True)))).label("at")).subquery()
+        session.execute(update(table).where(table.c.id == given.c.id).values(next_send_at=given.c.at))
+    elif moves:
         session.execute(update(Subscriber), [{"id": i, "next_send_at": when} for i, when in moves.items()])
     session.commit()
 
