@@ -11,6 +11,7 @@ active subscriber read and its clock converted.
 
     python bench/scale.py --subscribers 1000000 --due 10000
     python bench/scale.py --subscribers 100000 --due 10000 --full-scan
+    python bench/scale.py --migration            # also times migration 0009's fill of existing rows
 
 Needs PostgreSQL (DIGEST_TEST_PG, default postgresql://postgres@127.0.0.1:5432/test);
 creates and drops its own database. The last line reads
@@ -72,23 +73,41 @@ def profiles(n: int, due: int, rng: random.Random):
         yield status, zone, hour, cadence, when
 
 
-def populate(url: str, n: int, due: int) -> float:
-    """COPY n subscribers in; return the seconds it took."""
+def populate(url: str, n: int, due: int, before: str | None = None) -> float:
+    """COPY n subscribers in (at migration `before`: without their send time); return the seconds it took."""
     import psycopg
 
     from digest.db import ensure_schema
 
-    ensure_schema(url)
+    if before:
+        migrate(url, before)
+    else:
+        ensure_schema(url)
     started = time.perf_counter()
     rng = random.Random(20)
     empty, topics = "[]", json.dumps(["graph neural networks"])
+    columns = COLUMNS[:-1] if before else COLUMNS
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-        with conn.cursor() as cur, cur.copy(f"COPY subscribers ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        with conn.cursor() as cur, cur.copy(f"COPY subscribers ({', '.join(columns)}) FROM STDIN") as copy:
             for i, (status, zone, hour, cadence, when) in enumerate(profiles(n, due, rng)):
                 email = f"reader{i}@example.org"
                 copy.write_row((email, email, "", status, TICK, topics, empty, empty, empty, zone, hour, 10, 0.0,
-                                cadence, False, 0, TICK, when))
+                                cadence, False, 0, TICK, when)[:len(columns)])
         conn.execute("ANALYZE subscribers")
+    return time.perf_counter() - started
+
+
+def migrate(url: str, revision: str) -> float:
+    """Upgrade the database to `revision`; return the seconds it took."""
+    from alembic import command
+
+    from digest.db import alembic_config, get_engine
+
+    cfg = alembic_config(url)
+    started = time.perf_counter()
+    with get_engine(url).begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
     return time.perf_counter() - started
 
 
@@ -173,14 +192,26 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--full-scan", action="store_true", help="also time the pre-index tick (reads everyone)")
+    parser.add_argument("--migration", action="store_true",
+                        help="insert the rows at migration 0007 and time the upgrade that fills their send times")
     args = parser.parse_args()
     if not 0 <= args.due <= args.subscribers:
         parser.error("--due must be between 0 and --subscribers")
     sys.path.insert(0, str(ROOT))
     name, url = create_db()
     try:
-        print(f"populate: {populate(url, args.subscribers, args.due):.1f} s for {args.subscribers} subscribers "
-              f"({len(zones())} zones)")
+        if args.migration:
+            populate(url, args.subscribers, args.due, before="0007")
+            from freezegun import freeze_time  # the fill computes from the tick's day, like a real upgrade from its own
+
+            started = time.perf_counter()  # read outside: freezegun stops perf_counter too
+            with freeze_time(TICK):
+                migrate(url, "0009")
+            seconds = time.perf_counter() - started
+            print(f"migration 0009 (column, fill, index): {seconds:.1f} s for {args.subscribers} rows")
+        else:
+            print(f"populate: {populate(url, args.subscribers, args.due):.1f} s for {args.subscribers} subscribers "
+                  f"({len(zones())} zones)")
         print(f"plan: {explain(url)}")
         ways = [("scheduled", scheduled_tick)] + ([("full scan", full_scan_tick)] if args.full_scan else [])
         medians = {}
