@@ -76,11 +76,17 @@ def plan_manual(settings: Settings, now: dt.datetime, *, respect_hour: bool = Fa
             return delivery.get_due(session, now, respect_hour=respect_hour, emails=emails,
                                     edition_date=edition_date, include_finished=include_finished)
 
-        if force:
-            delivery.reset_for_resend(session, due_now(True), now, settings.from_address.domain)
-        ids = delivery.bulk_plan(session, due_now(False), now)
+        scheduled = respect_hour and not force and edition_date is None
+        # Read before a scheduled plan, which moves the send time of finished editions on.
+        everyone = due_now(True) if report is not None and scheduled else None
+        if scheduled:
+            ids = delivery.bulk_plan_scheduled(session, now, emails=emails)
+        else:
+            if force:
+                delivery.reset_for_resend(session, due_now(True), now, settings.from_address.domain)
+            ids = delivery.bulk_plan(session, due_now(False), now)
         if report is not None:
-            everyone = due_now(True)
+            everyone = due_now(True) if everyone is None else everyone
             report.due, report.earlier = len(everyone), delivery.get_earlier(session, everyone, now)
     return chunked(ids, settings.batch_size)
 
@@ -135,8 +141,7 @@ def plan_tick(settings: Settings, now: dt.datetime) -> list[list[int]]:
     """
     ensure_schema(settings.database_url)
     with session_factory(settings.database_url)() as session:
-        due = delivery.get_due(session, now, respect_hour=True)
-        ids = delivery.bulk_plan(session, due, now)
+        ids = delivery.bulk_plan_scheduled(session, now)
     return chunked(ids, settings.batch_size)
 
 

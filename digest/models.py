@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -161,8 +162,17 @@ class Subscriber(Base):
     # The one live confirmation link's id (carried in its signed token) and the settings it confirms.
     confirm_nonce: Mapped[str | None] = mapped_column(String(64))
     pending_prefs: Mapped[dict | None] = mapped_column(JSON)
+    # The next UTC moment the subscriber may be due (digest.schedule): never later than it, so a tick reads
+    # the due rows through ix_subscribers_due instead of every subscriber's clock. Set when the profile or
+    # the status changes; moved on by the tick that finds the edition finished. NULL: the next tick sets it.
+    next_send_at: Mapped[dt.datetime | None]
 
     digests: Mapped[list["Digest"]] = relationship(back_populates="subscriber")
+
+    __table_args__ = (
+        Index("ix_subscribers_due", "next_send_at", "id", postgresql_where=text("status = 'active'"),
+              sqlite_where=text("status = 'active'")),
+    )
 
 
 class Digest(Base):

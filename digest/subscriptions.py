@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from digest.db import insert_for
+from digest.db import insert_for, utcnow
 from digest.models import Digest, DigestItem, Paper, Subscriber
+from digest.schedule import get_first_send
 from digest.preferences import (  # noqa: F401 - re-exported: the subscription rules' vocabulary
     CADENCES, MAX_PAPERS_LIMIT, MAX_TOPICS, STATUS_WORDS, STATUSES, Preferences, SubscriptionError,
     describe_changes, describe_status, email_key, get_pending_preferences, normalise_email, preferences_of,
@@ -52,12 +53,13 @@ def subscribe(session: Session, address: str, prefs: Preferences, now: dt.dateti
                                 confirmed_at=now if confirmed else None)
         session.add(subscriber)
     subscriber.name = " ".join(name.split())[:200]
-    apply_preferences(subscriber, prefs)
+    apply_preferences(subscriber, prefs, now)
     session.flush()
     return subscriber, created
 
 
-def update_subscriber(session: Session, subscriber: Subscriber, given: dict, name: str | None = None) -> list[str]:
+def update_subscriber(session: Session, subscriber: Subscriber, given: dict, name: str | None = None,
+                      now: dt.datetime | None = None) -> list[str]:
     """Change only the `given` preference fields (and name) of a subscriber; return what changed."""
     old = preferences_of(subscriber)
     new = validate_preferences(**{**asdict(old), **given})
@@ -65,7 +67,7 @@ def update_subscriber(session: Session, subscriber: Subscriber, given: dict, nam
     if name is not None and " ".join(name.split())[:200] != subscriber.name:
         changes.append(f"name {subscriber.name or 'none'} → {' '.join(name.split())[:200] or 'none'}")
         subscriber.name = " ".join(name.split())[:200]
-    apply_preferences(subscriber, new)
+    apply_preferences(subscriber, new, now)
     session.flush()
     return changes
 
@@ -91,8 +93,11 @@ def request_resubscription(session: Session, address: str, given: dict, defaults
     return subscriber
 
 
-def apply_preferences(subscriber: Subscriber, prefs: Preferences) -> None:
-    """Copy preferences onto the row; they apply from the next edition."""
+def apply_preferences(subscriber: Subscriber, prefs: Preferences, now: dt.datetime | None = None) -> None:
+    """Copy preferences onto the row; they apply from the next edition (whose send time moves with the hour,
+    zone or cadence)."""
+    moved = (subscriber.timezone, subscriber.send_hour, subscriber.cadence) != (prefs.timezone, prefs.send_hour,
+                                                                                prefs.cadence)
     subscriber.topics = prefs.topics
     subscriber.categories = prefs.categories
     subscriber.exclude = prefs.exclude
@@ -103,13 +108,26 @@ def apply_preferences(subscriber: Subscriber, prefs: Preferences) -> None:
     subscriber.cadence = prefs.cadence
     subscriber.min_score = prefs.min_score
     subscriber.updates = prefs.updates
+    if moved or subscriber.next_send_at is None:
+        schedule(subscriber, now or utcnow())
+
+
+def schedule(subscriber: Subscriber, now: dt.datetime) -> None:
+    """Set the next send from the profile as it stands at `now` (digest.schedule).
+
+    It is earlier than `now` when today's hour has gone by: the next tick then
+    sends today's edition unless it is finished, as it did before the column.
+    """
+    subscriber.next_send_at = get_first_send(subscriber.timezone, subscriber.send_hour, subscriber.cadence, now)
 
 
 def set_status(subscriber: Subscriber, status: str, now: dt.datetime) -> None:
-    """Change the status and record when (status_at)."""
+    """Change the status and record when (status_at); an address made active is scheduled from `now`."""
     if subscriber.status != status:
         subscriber.status = status
         subscriber.status_at = now
+        if status == "active":
+            schedule(subscriber, now)
 
 
 def unsubscribe(session: Session, subscriber: Subscriber, now: dt.datetime) -> bool:
@@ -190,7 +208,7 @@ def confirm_link(session: Session, subscriber: Subscriber, nonce: str | None, no
     """Confirm what one emailed link showed, once; return its state before ('live' means it confirmed now)."""
     link = get_link_state(subscriber, nonce)
     if link == "live":
-        apply_preferences(subscriber, get_pending_preferences(subscriber))
+        apply_preferences(subscriber, get_pending_preferences(subscriber), now)
         confirm(session, subscriber, now)
     return link
 

@@ -12,7 +12,7 @@ from helpers import ROOT
 PURE_PACKAGES = ["ranking", "email", "sources"]
 # The single modules pure code may lean on: settings, bundled files, taxonomy, preference values, signed tokens,
 # LaTeX to text.
-PURE_MODULES = ["digest", "digest.wording", "digest.latex", "digest.latex_commands", "digest.latex_tables",
+PURE_MODULES = ["digest", "digest.wording", "digest.schedule", "digest.latex", "digest.latex_commands", "digest.latex_tables",
                 "digest.config", "digest.resources", "digest.arxiv_categories", "digest.preferences",
                 "digest.tokens", "digest.config_base", "digest.config_mail",
                 # mail that comes back, parsed; the adapters (apply, handler, listener, imap) are not pure

@@ -73,7 +73,7 @@ def subscribe(ctx, email, topics, categories, exclude, authors, tz, hour, max_pa
                 raise UserError(f"{subs.describe_status(subscriber)}; use --resubscribe to send them a new "
                                 "confirmation")
             else:
-                changes = subs.update_subscriber(session, subscriber, given, name=name)
+                changes = subs.update_subscriber(session, subscriber, given, name=name, now=now_utc())
                 if changes or not (liked or read):
                     click.echo(f"updated {subscriber.email}: {'; '.join(changes)}" if changes
                                else f"no change to {subscriber.email}")

@@ -11,6 +11,8 @@ Invariants (DESIGN.md):
 Modules:
 - `plan` — who is due (`get_due`), one row per subscriber and date
   (`bulk_plan`), what earlier runs left (`get_earlier`), `--force` resends;
+- `due` — the scheduled plan (`bulk_plan_scheduled`): due rows read through
+  their stored next send time, which it moves on once an edition is finished;
 - `batch` — `deliver`: claim a batch, rank it in one call, compose, send with
   in-batch retries (`RETRY`), give the rows back when anything raises;
 - `leases` — claiming rows and keeping or releasing the claim;
@@ -26,6 +28,7 @@ from __future__ import annotations
 import time
 
 from digest.delivery.batch import RETRY, Batch, Outgoing, RetryPolicy, deliver
+from digest.delivery.due import bulk_plan_scheduled
 from digest.delivery.leases import Lease, bulk_claim, claim, claimable, get_stalled, release, renew
 from digest.delivery.plan import (FINAL_STATES, WEEKLY_DAY, bulk_plan, get_due, get_earlier, local_edition,
                                   reset_for_resend)
@@ -36,6 +39,6 @@ _sleep = time.sleep  # the pause between in-batch retries; tests replace it
 
 __all__ = [
     "FINAL_STATES", "RETRY", "WEEKLY_DAY", "Batch", "DeliveryReport", "Lease", "Outgoing", "RetryPolicy",
-    "bulk_claim", "bulk_plan", "claim", "claimable", "deliver", "get_due", "get_earlier", "get_stalled",
+    "bulk_claim", "bulk_plan", "bulk_plan_scheduled", "claim", "claimable", "deliver", "get_due", "get_earlier", "get_stalled",
     "local_edition", "release", "renew", "reset_for_resend",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import os
 import re
@@ -110,7 +111,8 @@ def test_subscribe_existing_changes_only_given_options(run):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "updated ada@example.org: hour 07:00 → 08:00"
     after = columns(row_of(run.url))
-    assert after == {**before, "send_hour": 8}
+    # The stored send time moves with the hour (London's Monday 07:00 becomes 08:00), and nothing else changes.
+    assert after == {**before, "send_hour": 8, "next_send_at": before["next_send_at"] + dt.timedelta(hours=1)}
     same = run("subscribe", "ada@example.org", "--hour", "8", "--timezone", "Europe/London")
     assert same.exit_code == 0 and same.output.strip() == "no change to ada@example.org"
     assert "topics: LLM quantization → pruning" in run("subscribe", "ada@example.org", "-t", "pruning").output
