@@ -1,7 +1,7 @@
 """each subscriber's next send time in UTC (subscribers.next_send_at), indexed for the tick, filled for every row
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-01
 
 The fill costs one pass over subscribers whatever their number: the send time
@@ -19,7 +19,7 @@ from digest.schedule import get_first_send, get_send_after, local_date
 
 
 revision = '0009'
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
