@@ -122,7 +122,9 @@ def test_an_edition_sent_before_key_sentences_were_kept_shows_its_cards_without_
     with get_engine(db_url).begin() as conn:  # back to the schema before the column, and up again
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0007")
-    assert upgrade(db_url) == "0008"
+    from alembic.script import ScriptDirectory
+
+    assert upgrade(db_url) == ScriptDirectory.from_config(cfg).get_current_head()
     with session_factory(db_url)() as session:
         assert set(session.scalars(select(DigestItem.sentence))) == {None}
     page = old.client.get(old.path("edition", old.history.ada)).text
