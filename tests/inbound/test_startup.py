@@ -75,3 +75,9 @@ def test_the_cli_starts_without_heavy_modules(tmp_path, sqlite_url, args):
     status, heavy, err = digest_process(tmp_path, sqlite_url, args)
     assert status == 0, err
     assert heavy == [], f"digest {' '.join(args)} imported {heavy}"
+
+
+@pytest.mark.parametrize("args", [["--processes", "2"], ["--smtp"]])
+def test_listener_options_without_a_listener_are_one_line_exit_2(tmp_path, sqlite_url, args):
+    status, heavy, err = digest_process(tmp_path, sqlite_url, ["inbound", *args])
+    assert status == 2 and err.count("\n") == 1 and "Traceback" not in err, err
