@@ -234,8 +234,9 @@ def main() -> None:
         rates, cpu = measure(path, args, database)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         n = {"pipe": args.pipe_messages, "pipe-process": args.pipe_processes}.get(path, args.messages)
+        wall = f"{1000 / statistics.median(rates):.0f} ms wall, " if path == "pipe-process" else ""
         print(f"  {path:13} {statistics.median(rates):7,.1f} messages/s  ({n} per run: "
-              f"{', '.join(f'{r:,.1f}' for r in rates)}; CPU {statistics.median(cpu):.2f} ms per message; "
+              f"{', '.join(f'{r:,.1f}' for r in rates)}; {wall}CPU {statistics.median(cpu):.2f} ms per message; "
               f"load average 1/5/15 min: {load})", flush=True)
     samples = sorted((ROOT / "tests" / "fixtures" / "bounces").rglob("*.eml"))
     rate = statistics.median(parsed(samples) for _ in range(args.runs))
