@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument("--pipe-processes", type=int, default=20, help="DSNs per run (pipe-process)")
     parser.add_argument("--connections", type=int, default=20,
                         help="parallel LMTP connections (lmtp; Postfix's default per destination is 20)")
-    parser.add_argument("--processes", type=int, default=2, help="listener processes (lmtp: --processes)")
+    parser.add_argument("--processes", type=int, default=1, help="listener processes (lmtp: --processes)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--paths", default=",".join(PATHS), help=f"some of {', '.join(PATHS)}")
     parser.add_argument("--database", help="a PostgreSQL URL (default: a fresh SQLite file per run)")
