@@ -8,8 +8,9 @@ reader's latest digests) and records a row. The ways in (--paths):
                 measured in-process, so it leaves out the Python start-up of the real pipe transport
   pipe-process  the real pipe transport: one `digest inbound --rcpt ...` process per message
   batch         `handler.handle_many` in batches of imap.BATCH, in-process: the database side of an IMAP pass
-  lmtp          a real `digest inbound --listen` process, --connections LMTP connections at once, each
-                delivering its share one message after another; the listener groups what arrives together
+  lmtp          a real `digest inbound --listen --processes N` listener, --connections LMTP connections at once,
+                each delivering its share one message after another; each listener process groups what
+                arrives together into one transaction
   imap          `imap.poll_once` (fetch, one transaction per batch, move) against a real Dovecot started here
                 (needs dovecot-imapd and root, as tests/inbound/test_processes.py)
 
@@ -87,9 +88,16 @@ class Clock:
         self.wall, self.cpu = time.perf_counter(), self._cpu()
 
     def _cpu(self) -> float:
-        if self.pid is not None:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if self.pid is not None:  # the process and the processes it forked (the listener's --processes)
+            ticks = 0
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                try:
+                    fields = stat.read_text().rsplit(")", 1)[1].split()
+                except OSError:  # gone meanwhile
+                    continue
+                if stat.parent.name == str(self.pid) or fields[1] == str(self.pid):
+                    ticks += int(fields[11]) + int(fields[12])
+            return ticks / os.sysconf("SC_CLK_TCK")
         if self.children:
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             return usage.ru_utime + usage.ru_stime
@@ -123,10 +131,10 @@ def batch(settings, work: list[Arrived], tmp: Path) -> tuple[float, float]:
     return clock.stop()
 
 
-def lmtp(settings, work: list[Arrived], tmp: Path, connections: int) -> tuple[float, float]:
+def lmtp(settings, work: list[Arrived], tmp: Path, connections: int, processes: int) -> tuple[float, float]:
     port = free_port()
-    proc = Proc([DIGEST, "inbound", "--listen", f"127.0.0.1:{port}"], make_env(tmp, settings.database_url),
-                tmp / "lmtp.log")
+    proc = Proc([DIGEST, "inbound", "--listen", f"127.0.0.1:{port}", "--processes", str(processes)],
+                make_env(tmp, settings.database_url), tmp / "lmtp.log")
     try:
         wait_until(lambda: "listening" in proc.output(), 60, what="the listener")
         ready, codes = threading.Barrier(connections + 1), []
@@ -195,7 +203,7 @@ def measure(path: str, args, database: str | None) -> tuple[list[float], list[fl
             settings = load_settings(make_env(Path(tmp), url), read_dotenv=False)
             work = bounces(settings, n)
             run = {"pipe": pipe, "pipe-process": pipe_process, "batch": batch, "imap": imap,
-                   "lmtp": lambda s, w, t: lmtp(s, w, t, args.connections)}[path]
+                   "lmtp": lambda s, w, t: lmtp(s, w, t, args.connections, args.processes)}[path]
             wall, used = run(settings, work, Path(tmp))
             rates.append(n / wall)
             cpu.append(used / n * 1000)
@@ -209,6 +217,7 @@ def main() -> None:
     parser.add_argument("--pipe-processes", type=int, default=20, help="DSNs per run (pipe-process)")
     parser.add_argument("--connections", type=int, default=20,
                         help="parallel LMTP connections (lmtp; Postfix's default per destination is 20)")
+    parser.add_argument("--processes", type=int, default=1, help="listener processes (lmtp: --processes)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--paths", default=",".join(PATHS), help=f"some of {', '.join(PATHS)}")
     parser.add_argument("--database", help="a PostgreSQL URL (default: a fresh SQLite file per run)")
@@ -225,8 +234,9 @@ def main() -> None:
         rates, cpu = measure(path, args, database)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
         n = {"pipe": args.pipe_messages, "pipe-process": args.pipe_processes}.get(path, args.messages)
+        wall = f"{1000 / statistics.median(rates):.0f} ms wall, " if path == "pipe-process" else ""
         print(f"  {path:13} {statistics.median(rates):7,.1f} messages/s  ({n} per run: "
-              f"{', '.join(f'{r:,.1f}' for r in rates)}; CPU {statistics.median(cpu):.2f} ms per message; "
+              f"{', '.join(f'{r:,.1f}' for r in rates)}; {wall}CPU {statistics.median(cpu):.2f} ms per message; "
               f"load average 1/5/15 min: {load})", flush=True)
     samples = sorted((ROOT / "tests" / "fixtures" / "bounces").rglob("*.eml"))
     rate = statistics.median(parsed(samples) for _ in range(args.runs))

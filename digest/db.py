@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import re
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -159,16 +161,51 @@ def upgrade(url: str) -> str:
 
 
 _ready: set[str] = set()
+_REVISION_LINE = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def script_head() -> str | None:
+    """The newest migration's revision, read from the files' `revision` / `down_revision` lines.
+
+    None when that reading does not find exactly one head (then Alembic decides). Alembic itself takes about
+    half a second to import; a command that only needs to know the schema is current must not pay it.
+    """
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision, down = ast.literal_eval(found["revision"]), ast.literal_eval(found.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        revisions.add(revision)
+        parents.update(down if isinstance(down, (tuple, list)) else [down])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def is_current(url: str) -> bool:
+    """Whether the database records exactly the newest migration; False when it cannot tell (no table yet, ...)."""
+    head = script_head()
+    if head is None:
+        return False
+    with get_engine(url).connect() as conn:  # a database that cannot be reached raises here, as upgrade would
+        try:
+            rows = conn.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        except sa_exc.DBAPIError:  # no such table yet (a new database), or not one of ours: Alembic decides
+            return False
+    return [tuple(r) for r in rows] == [(head,)]
 
 
 def ensure_schema(url: str) -> None:
-    """Upgrade once per process per URL (commands do it implicitly on first use).
+    """Upgrade once per process per URL (commands do it implicitly on first use); cheap when already current.
 
     A database that cannot be reached or opened raises DatabaseUnavailable.
     """
     if url not in _ready:
         try:
-            upgrade(url)
+            if not is_current(url):
+                upgrade(url)
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DatabaseError, OSError) as exc:
             raise unavailable(url, exc) from None
         _ready.add(url)

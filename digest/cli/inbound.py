@@ -16,6 +16,8 @@ EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again
 @click.option("--rcpt", metavar="ADDRESS", help="The envelope recipient, as the MTA passes it (else Delivered-To/To).")
 @click.option("--listen", metavar="HOST:PORT", help="Run an LMTP listener (with --smtp: SMTP) until stopped.")
 @click.option("--smtp", "use_smtp", is_flag=True, help="With --listen: speak SMTP instead of LMTP.")
+@click.option("--processes", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With --listen: processes accepting on the one socket (one core each).")
 @click.option("--imap", metavar="URL", help="Read a mailbox: imap[s]://user:pass@host/INBOX.")
 @click.option("--once", is_flag=True, help="With --imap: one pass, then exit.")
 @click.option("--interval", type=click.IntRange(1, 86400), default=60, show_default=True,
@@ -25,7 +27,7 @@ EX_TEMPFAIL = 75  # sysexits.h: the MTA keeps the message and tries again
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True, help="With --list: rows.")
 @click.option("--show", "show_id", type=int, metavar="ID", help="Print one kept message as it arrived.")
 @click.pass_context
-def inbound(ctx, rcpt, listen, use_smtp, imap, once, interval, show_list, kind, limit, show_id) -> None:
+def inbound(ctx, rcpt, listen, use_smtp, processes, imap, once, interval, show_list, kind, limit, show_id) -> None:
     """Handle mail that comes back: bounces, complaints, unsubscribes, sign-ups by mail, replies.
 
     With no mode, reads one message on stdin (a pipe transport); exit status 75
@@ -34,7 +36,7 @@ def inbound(ctx, rcpt, listen, use_smtp, imap, once, interval, show_list, kind, 
     \b
     Examples:
       digest inbound --rcpt bounces+12.a1b2c3d4e5f6@mail.example.org < message.eml
-      digest inbound --listen 127.0.0.1:2525
+      digest inbound --listen 127.0.0.1:2525 --processes 2
       digest inbound --imap 'imaps://digest:secret@imap.example.org/INBOX' --interval 120
       digest inbound --list --kind reply
     """
@@ -42,14 +44,14 @@ def inbound(ctx, rcpt, listen, use_smtp, imap, once, interval, show_list, kind, 
              if on is not None and on is not False]
     if len(modes) > 1:
         raise UserError(f"{' and '.join(modes)} cannot be used together")
-    if (use_smtp and not listen) or ((once or kind) and not (imap or show_list)):
-        raise UserError("--smtp goes with --listen, --once with --imap, --kind with --list")
+    if ((use_smtp or processes > 1) and not listen) or ((once or kind) and not (imap or show_list)):
+        raise UserError("--smtp and --processes go with --listen, --once with --imap, --kind with --list")
     settings = settings_of(ctx)
     _log_to_stderr()
     if show_list or show_id is not None:
         return _view(settings, show_list, kind, limit, show_id)
     if listen:
-        return _listen(settings, listen, not use_smtp)
+        return _listen(settings, listen, not use_smtp, processes)
     if imap:
         return _imap(settings, imap, once, interval)
     _pipe(settings, rcpt)
@@ -84,7 +86,7 @@ def _log_to_stderr() -> None:
         logger.propagate = False
 
 
-def _listen(settings, listen: str, lmtp: bool) -> None:
+def _listen(settings, listen: str, lmtp: bool, processes: int) -> None:
     from digest.inbound.listener import parse_listen, serve
 
     try:
@@ -92,7 +94,7 @@ def _listen(settings, listen: str, lmtp: bool) -> None:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     try:
-        serve(settings, open_sessions(settings), host, port, lmtp=lmtp)
+        serve(settings, open_sessions(settings), host, port, lmtp=lmtp, processes=processes)
     except OSError as exc:
         raise click.ClickException(f"--listen {listen}: {exc.strerror or exc}") from None
 

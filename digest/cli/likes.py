@@ -14,6 +14,8 @@ from digest.wording import plural
 
 def parse_ids(values) -> list[str]:
     """arXiv ids without version, in order, each once; UserError for anything that is not one."""
+    if not values:  # feedback imports ranking (numpy, scipy): a plain subscribe need not load them
+        return []
     from digest import feedback as fb
 
     try:
@@ -34,6 +36,8 @@ def read_libraries(paths) -> list:
 
 def record_likes(session, subscriber, ids: list[str], libraries: list, sign: int = 1) -> list[str]:
     """Record liked (or disliked) ids and imported libraries for a subscriber; the lines that say what was done."""
+    if not ids and not libraries:
+        return []
     from digest import feedback as fb
 
     now = now_utc()

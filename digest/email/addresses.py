@@ -11,8 +11,6 @@ the headers of any message built or re-parsed with it.
 
 from __future__ import annotations
 
-from email_validator import EmailNotValidError, validate_email
-
 MAX_LENGTH = 254  # RFC 5321 path limit less the angle brackets
 MAX_LOCAL = 64
 
@@ -42,6 +40,8 @@ def parse_address(address: str, *, ascii_only: bool = False) -> tuple[str, str, 
     address = address.strip(" ")
     why = _refusal(address)
     if why is None:
+        from email_validator import EmailNotValidError, validate_email  # on first use: most commands never parse one
+
         try:
             valid = validate_email(address, check_deliverability=False, allow_quoted_local=False,
                                    allow_domain_literal=False, allow_display_name=False)

@@ -17,9 +17,12 @@ import secrets
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from digest.email.addresses import parse_address
-from digest.email.render import Rendered
+
+if TYPE_CHECKING:  # render pulls in Jinja2 and ranking (numpy, scipy): a header or a reply needs neither
+    from digest.email.render import Rendered
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]+")
 _PLAIN_ASCII = re.compile(r"[\x20-\x7e]*")

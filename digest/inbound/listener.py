@@ -10,13 +10,28 @@ one, which the client sends again later), so its one reply is always true. A
 database that is down answers 451 (try later): the client keeps the message.
 A message over the size cap is refused with 552 while it arrives, without
 being buffered.
+
+With `processes` > 1 the listening socket is bound once and that many
+processes (this one and forked copies) accept on it, each with its own
+batches and database connections: the handling of a message is CPU-bound
+Python, so one process uses one core. Messages that two processes take at
+the same time are told apart by the database (`handler.handle_many`).
+
+What a 250 means: that message's row and what it did were committed, in the
+transaction of its batch, before the reply was written. How durable a commit
+is, is the database's: PostgreSQL's default (synchronous_commit on) flushes
+it to disk; SQLite runs in WAL mode with synchronous=NORMAL (`digest.db`), so
+a commit survives the process dying but the last ones may be lost with the
+machine (power cut, kernel crash).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from functools import partial
 
 from aiosmtpd.lmtp import LMTP
@@ -98,28 +113,66 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def serve(settings, factory, host: str, port: int, lmtp: bool = True, ready=None) -> None:
-    """Listen until SIGTERM or SIGINT; `ready` is called with the bound port once listening."""
-    asyncio.run(_serve(settings, factory, host, port, lmtp, ready))
+def serve(settings, factory, host: str, port: int, lmtp: bool = True, ready=None, processes: int = 1) -> None:
+    """Listen until SIGTERM or SIGINT; `ready` is called with the bound port once listening.
+
+    With `processes` > 1, this process and processes - 1 forked copies accept on one socket; a signal to this
+    process stops them all.
+    """
+    if processes <= 1:
+        asyncio.run(_serve(settings, factory, host, port, lmtp, ready))
+        return
+    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                backlog=512)
+    children = []
+    for _ in range(processes - 1):
+        pid = os.fork()
+        if pid == 0:  # a copy: its own connections (the parent's pooled ones are not shared), its own loop
+            factory.kw["bind"].dispose(close=False)
+            code = 0
+            try:
+                asyncio.run(_serve(settings, factory, host, port, lmtp, None, sock=sock, announce=False))
+            except BaseException:  # noqa: BLE001 - logged; the other processes go on accepting
+                log.exception("inbound: a listener process stopped")
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    try:
+        asyncio.run(_serve(settings, factory, host, port, lmtp, ready, sock=sock, processes=processes))
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for pid in children:
+            os.waitpid(pid, 0)
+        sock.close()
 
 
-async def _serve(settings, factory, host: str, port: int, lmtp: bool, ready) -> None:
+async def _serve(settings, factory, host: str, port: int, lmtp: bool, ready, sock=None, processes: int = 1,
+                 announce: bool = True) -> None:
     batcher = Batcher(settings, factory, "lmtp" if lmtp else "smtp")
     batching = asyncio.create_task(batcher.run())
     handler = Handler(lmtp, batcher)
     protocol = LMTP if lmtp else SMTP
     loop = asyncio.get_running_loop()
+    where = {"sock": sock} if sock is not None else {"host": host, "port": port}
     server = await loop.create_server(
         lambda: protocol(handler, data_size_limit=settings.inbound_max_bytes, hostname="digest-inbound",
-                         ident="digest inbound", decode_data=False), host, port)
+                         ident="digest inbound", decode_data=False), **where)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     bound = server.sockets[0].getsockname()[1]
-    log.info("inbound: listening for %s on %s:%s", "LMTP" if lmtp else "SMTP", host, bound)
+    if announce:  # one line for all the processes
+        log.info("inbound: listening for %s on %s:%s%s", "LMTP" if lmtp else "SMTP", host, bound,
+                 f" ({processes} processes)" if processes > 1 else "")
     if ready is not None:
         ready(bound)
     async with server:
         await stop.wait()
     batching.cancel()
-    log.info("inbound: stopped")
+    if announce:
+        log.info("inbound: stopped")

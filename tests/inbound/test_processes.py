@@ -81,35 +81,73 @@ def _transactions(url) -> int:
         return session.scalar(text("SELECT count(DISTINCT xmin::text) FROM inbound_messages"))
 
 
-def test_the_listener_commits_messages_that_arrive_together_in_one_transaction(tmp_path, pg_url):
-    port = free_port()
-    proc = Proc([DIGEST, "inbound", "--listen", f"127.0.0.1:{port}"], make_env(tmp_path, pg_url),
-                tmp_path / "lmtp.log")
-    start, codes = threading.Barrier(8), []
+def _deliver_at_once(port: int, connections: int, each: int) -> list[int]:
+    """`connections` LMTP sessions at once, each delivering `each` replies one after another; the reply codes."""
+    start, codes = threading.Barrier(connections), []
 
     def deliver(n):
         with smtplib.LMTP("127.0.0.1", port) as lmtp:
             lmtp.docmd("LHLO", "test")
             start.wait(30)
-            for i in range(3):
+            for i in range(each):
                 lmtp.docmd("MAIL FROM:<>")
                 lmtp.docmd("RCPT TO:<digest@digest.example.org>")
                 lmtp.docmd("DATA")
                 lmtp.send(mail(f"p{n}@example.org", "Re: hi", "x", f"<c{n}.{i}@x>") + b".\r\n")
                 codes.append(lmtp.getreply()[0])
 
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return codes
+
+
+def test_the_listener_commits_messages_that_arrive_together_in_one_transaction(tmp_path, pg_url):
+    port = free_port()
+    proc = Proc([DIGEST, "inbound", "--listen", f"127.0.0.1:{port}"], make_env(tmp_path, pg_url),
+                tmp_path / "lmtp.log")
     try:
         wait_until(lambda: "listening" in proc.output(), 30, what="the listener")
-        threads = [threading.Thread(target=deliver, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        codes = _deliver_at_once(port, connections=8, each=3)
     finally:
         proc.stop()
     assert codes == [250] * 24
     assert len(_rows(pg_url)) == 24
     assert _transactions(pg_url) < 24  # eight connections at once: grouped, not one transaction each
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                found.append(int(stat.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_listener_processes_share_one_port_and_stop_together(tmp_path, pg_url):
+    """--processes 2: a forked copy accepts on the same socket; SIGTERM to the first process stops both."""
+    port = free_port()
+    proc = Proc([DIGEST, "inbound", "--listen", f"127.0.0.1:{port}", "--processes", "2"], make_env(tmp_path, pg_url),
+                tmp_path / "lmtp.log")
+    try:
+        wait_until(lambda: "listening" in proc.output(), 30, what="the listener")
+        assert "(2 processes)" in proc.output()
+        children = _children(proc.popen.pid)
+        assert len(children) == 1, children
+        codes = _deliver_at_once(port, connections=8, each=3)
+        proc.popen.send_signal(15)  # the first process only, as a process manager does
+        assert proc.popen.wait(20) == 0
+        assert not Path(f"/proc/{children[0]}").exists()
+    finally:
+        proc.stop()
+    assert codes == [250] * 24
+    assert len(_rows(pg_url)) == 24
+    assert "Traceback" not in (tmp_path / "lmtp.log").read_text()
 
 
 def test_the_smtp_listener_refuses_a_message_over_the_cap_and_takes_one_recipient_at_a_time(tmp_path, pg_url):

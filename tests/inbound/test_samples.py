@@ -120,3 +120,27 @@ def test_every_bounce_email_bounce_is_a_bounce(path):
 def test_bounce_email_non_bounces_are_not_bounces(path):
     verdict = classify(_read(path), "digest@example.org")
     assert verdict.kind not in ("bounce", "delay"), verdict
+
+
+def test_addresses_read_without_getaddresses_are_the_ones_getaddresses_reads():
+    """mime.addresses reads a plain `Name <address>` itself; over every address header of the samples (and the odd
+    forms beside them) it finds exactly what email.utils.getaddresses finds."""
+    import email
+    from email.utils import getaddresses
+
+    from digest.inbound.mime import _ADDRESS, addresses, header_text
+
+    values = {"J. Smith <j@x.org>", "'Ada' <a@b.c>", "a@b.c (Ada)", "x <a@b.c>, y <d@e.f>", "Ada<a@b.c>", "a @b.c",
+              "Ada  Lovelace   <A@B.C>", "Ada <a@b..c>", '"Ada, L." <a@b.c>'}
+    for path in sorted(BOUNCES.rglob("*.eml")):
+        for part in email.message_from_bytes(path.read_bytes()).walk():
+            for name in ("From", "To", "Delivered-To", "X-Original-To", "Cc", "Reply-To", "Return-Path"):
+                values.update(str(v) for v in part.get_all(name) or [])
+    assert len(values) > 300
+    for value in values:
+        expected = []
+        for _, address in getaddresses([header_text(value)]):
+            address = address.strip().strip("<>").lower()
+            if _ADDRESS.fullmatch(address) and address not in expected:
+                expected.append(address)
+        assert addresses([value]) == expected, value
