@@ -66,6 +66,7 @@ class Settings:
     batch_size: int = 100
     mark_every: int = 20  # sent rows marked per commit; a killed worker may resend up to this many (DESIGN.md)
     sender: str = ""  # "null": accept and discard every message (benchmarks); "" : SMTP, else the outbox
+    keep_days: int = 0  # digests and their items older than this are pruned (sent papers kept); 0: keep all
     stale_seconds: int = 600
     queue: str = "digest"
     tick_seconds: int = 300
@@ -191,6 +192,7 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
         mark_every=_parse_int(env, "DIGEST_MARK_EVERY", 20, 1, 1000),
         sender=_parse_sender(env),
+        keep_days=_parse_int(env, "DIGEST_KEEP_DAYS", 0, 0, 36500),
         stale_seconds=_parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
         queue=_parse_queue(env),
         tick_seconds=_parse_int(env, "DIGEST_TICK_SECONDS", 300, 1, 3600),

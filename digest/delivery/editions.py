@@ -18,7 +18,7 @@ from digest import embeddings, feedback, ranking
 from digest.config import Settings
 from digest.delivery import updates
 from digest.features import fill_papers
-from digest.models import Digest, DigestItem, Paper, Subscriber
+from digest.models import Digest, DigestItem, Paper, SentPaper, Subscriber
 from digest.sources import announcements
 
 WEEKLY_WINDOW_DAYS = 7
@@ -81,7 +81,7 @@ def candidate_of(p: Paper) -> ranking.Candidate:
 
 def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],
                      exclude_digest_ids: list[int]) -> dict[int, set[int]]:
-    """Papers each subscriber already received (sent or being sent) among these candidates."""
+    """Papers each subscriber already received (sent or being sent, or in a pruned digest) among these candidates."""
     sent: dict[int, set[int]] = {}
     if not subscriber_ids or not paper_ids:
         return sent
@@ -91,7 +91,9 @@ def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: lis
         .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.in_(paper_ids))
         .where(Digest.state.in_(("sent", "sending")), Digest.id.not_in(exclude_digest_ids or [-1]))
     )
-    for subscriber_id, paper_id in session.execute(query):
+    pruned = select(SentPaper.subscriber_id, SentPaper.paper_id).where(  # digests pruned since (retention)
+        SentPaper.subscriber_id.in_(subscriber_ids), SentPaper.paper_id.in_(paper_ids))
+    for subscriber_id, paper_id in (*session.execute(query), *session.execute(pruned)):
         sent.setdefault(subscriber_id, set()).add(paper_id)
     return sent
 
