@@ -85,16 +85,19 @@ def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: lis
     sent: dict[int, set[int]] = {}
     if not subscriber_ids or not paper_ids:
         return sent
+    # The candidates' id range, not their thousands of ids as parameters: each batch asks this.
+    wanted, low, high = set(paper_ids), min(paper_ids), max(paper_ids)
     query = (
         select(DigestItem.subscriber_id, DigestItem.paper_id)
         .join(Digest, Digest.id == DigestItem.digest_id)
-        .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.in_(paper_ids))
+        .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.between(low, high))
         .where(Digest.state.in_(("sent", "sending")), Digest.id.not_in(exclude_digest_ids or [-1]))
     )
     pruned = select(SentPaper.subscriber_id, SentPaper.paper_id).where(  # digests pruned since (retention)
-        SentPaper.subscriber_id.in_(subscriber_ids), SentPaper.paper_id.in_(paper_ids))
+        SentPaper.subscriber_id.in_(subscriber_ids), SentPaper.paper_id.between(low, high))
     for subscriber_id, paper_id in (*session.execute(query), *session.execute(pruned)):
-        sent.setdefault(subscriber_id, set()).add(paper_id)
+        if paper_id in wanted:
+            sent.setdefault(subscriber_id, set()).add(paper_id)
     return sent
 
 
