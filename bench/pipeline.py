@@ -233,9 +233,9 @@ def run_celery(env: dict, settings, n: int, workers: int) -> tuple[float, list[f
             p.wait(30)
 
 
-PROFILED = {"mark sent": "bulk_mark_sent", "select picks": "select_picks", "build cards/content": "build_content",
-            "message bytes": "message_bytes", "compose (incl. items insert)": "_compose", "claim": "bulk_claim",
-            "send": "_send"}
+PROFILED = {"mark sent": ("bulk_mark_sent", "mark_sent"), "select picks": ("select_picks",),
+            "build cards/content": ("build_content",), "message bytes": ("message_bytes",),
+            "compose (incl. items insert)": ("_compose",), "claim": ("bulk_claim",), "send": ("_send",)}
 
 
 def print_profile(profiler, elapsed: float, n: int) -> None:
@@ -243,8 +243,10 @@ def print_profile(profiler, elapsed: float, n: int) -> None:
 
     stats = pstats.Stats(profiler).stats
     print(f"profile: {elapsed / n * 1000:.2f} ms per digest under cProfile")
-    for label, name in PROFILED.items():
-        spent = sum(v[3] for (path, _, func), v in stats.items() if func == name and "digest" in path)
+    for label, names in PROFILED.items():
+        # the outermost of the names (mark_sent calls bulk_mark_sent): cumulative times must not add up twice
+        spent = max(sum(v[3] for (path, _, func), v in stats.items() if func == name and "digest" in path)
+                    for name in names)
         print(f"  {label:<30} {spent:7.2f}s  {spent / elapsed:5.1%}")
 
 
