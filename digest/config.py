@@ -64,6 +64,9 @@ class Settings:
     edition_max_age_hours: int = 18  # an edition kept waiting by a relay outage longer than this is failed
     ingest_interval_minutes: int = 60
     batch_size: int = 100
+    mark_every: int = 20  # sent rows marked per commit; a killed worker may resend up to this many (DESIGN.md)
+    sender: str = ""  # "null": accept and discard every message (benchmarks); "" : SMTP, else the outbox
+    keep_days: int = 0  # digests and their items older than this are pruned (sent papers kept); 0: keep all
     stale_seconds: int = 600
     queue: str = "digest"
     tick_seconds: int = 300
@@ -187,6 +190,9 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 60, 5, 86400),
         ingest_interval_minutes=_parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
         batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
+        mark_every=_parse_int(env, "DIGEST_MARK_EVERY", 20, 1, 1000),
+        sender=_parse_sender(env),
+        keep_days=_parse_int(env, "DIGEST_KEEP_DAYS", 0, 0, 36500),
         stale_seconds=_parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
         queue=_parse_queue(env),
         tick_seconds=_parse_int(env, "DIGEST_TICK_SECONDS", 300, 1, 3600),
@@ -202,6 +208,13 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         inbound_max_bytes=parse_inbound_max_bytes(env),
         admin_token=_parse_admin_token(env),
     )
+
+
+def _parse_sender(env: dict) -> str:
+    value = (_get(env, "DIGEST_SENDER", "") or "").strip().lower()
+    if value not in ("", "null"):
+        raise ConfigError(f"DIGEST_SENDER: expected null (discard every message) or unset, got {value!r}")
+    return value
 
 
 SOURCE_NAME_MAX = 200  # the sources.name column

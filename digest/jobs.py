@@ -170,6 +170,21 @@ def prune_features(settings: Settings, now: dt.datetime) -> int:
         return features.prune(session, now - dt.timedelta(days=keep_days))
 
 
+def prune_digests(settings: Settings, now: dt.datetime, keep_days: int | None = None) -> tuple[int, int]:
+    """Prune digests (and items) older than DIGEST_KEEP_DAYS, keeping what they sent; (digests, items) deleted.
+
+    Nothing is pruned while DIGEST_KEEP_DAYS is 0 (the default) and no `keep_days` is given.
+    """
+    from digest.delivery.retention import bulk_prune
+
+    keep_days = settings.keep_days if keep_days is None else keep_days
+    if not keep_days:
+        return 0, 0
+    ensure_schema(settings.database_url)
+    with session_factory(settings.database_url).begin() as session:
+        return bulk_prune(session, (now - dt.timedelta(days=keep_days)).date())
+
+
 def deliver_ids(settings: Settings, ids: list[int], now: dt.datetime, sender: Sender | None = None,
                 should_stop: Callable[[], bool] | None = None) -> delivery.DeliveryReport:
     """Deliver one batch of planned digests over one sender connection."""

@@ -234,6 +234,20 @@ class DigestItem(Base):
     )
 
 
+class SentPaper(Base):
+    """A paper a subscriber was sent in a digest pruned since (DIGEST_KEEP_DAYS): never sent to them again.
+
+    The compact remainder of pruned digest_items rows, one per (subscriber, paper), with the newest
+    version shown (the Updated block compares against it).
+    """
+
+    __tablename__ = "sent_papers"
+
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Feedback(Base):
     """A reader's "more like this" (+1) or "less like this" (-1) on one work; the rules live in digest.feedback.
 

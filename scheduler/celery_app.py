@@ -63,6 +63,8 @@ def make_app() -> Celery:
             "tick": {"task": "digest.tick", "schedule": tick, "options": {"expires": tick}},
             "sweep": {"task": "digest.sweep", "schedule": sweep, "options": {"expires": sweep}},
             "housekeeping": {"task": "digest.housekeeping", "schedule": 3600.0, "options": {"expires": 3600}},
+            # DIGEST_KEEP_DAYS retention; a no-op while it is 0.
+            "prune": {"task": "digest.prune", "schedule": 86400.0, "options": {"expires": 3600}},
         },
     )
     return app

@@ -110,6 +110,15 @@ def housekeeping() -> dict:
     return {"expired": jobs.expire_pending(settings, now), "features_pruned": jobs.prune_features(settings, now)}
 
 
+@shared_task(name="digest.prune")
+def prune() -> dict:
+    """Daily: prune digests older than DIGEST_KEEP_DAYS; the papers they sent stay recorded (never sent again)."""
+    digests, items = jobs.prune_digests(_settings(), utcnow())
+    if digests:
+        log.info("prune: %d digests and %d items older than DIGEST_KEEP_DAYS removed", digests, items)
+    return {"digests": digests, "items": items}
+
+
 @shared_task(name="digest.deliver_batch", bind=True, max_retries=5)
 def deliver_batch(self, digest_ids: list[int]) -> dict:
     """Claim, rank, render and send one batch; rows others hold are left to them."""

@@ -7,7 +7,7 @@ Public surface: `cli` (the click group) and `main` (the console script,
 `subscribers` (subscribe, unsubscribe, subscribers), `likes` (like,
 dislike, unlike; subscribe --like/--library), `sources` (ingest,
 sources add/list/remove), `sending` (send, preview, run, demo) and
-`operations` (init, status, serve) and `inbound` (mail that comes back); `common` holds what they share.
+`operations` (init, status, serve, prune) and `inbound` (mail that comes back); `common` holds what they share.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def cli(ctx: click.Context) -> None:
 for _command in (subscribers.subscribe, subscribers.unsubscribe, subscribers.subscribers, likes.like, likes.dislike,
                  likes.unlike, sources.ingest,
                  sources.sources, sending.send, sending.preview, sending.run, sending.demo, operations.init,
-                 operations.status, operations.serve, inbound.inbound):
+                 operations.status, operations.serve, operations.prune, inbound.inbound):
     cli.add_command(_command)
 
 

@@ -95,3 +95,26 @@ def serve(ctx, host, port, debug) -> None:
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
+@click.command()
+@click.option("--keep-days", type=click.IntRange(1, 36500), default=None,
+              help="Keep digests this many days (default: DIGEST_KEEP_DAYS).")
+@click.pass_context
+def prune(ctx, keep_days) -> None:
+    """Delete digests and their items older than DIGEST_KEEP_DAYS; the papers they sent are never sent again.
+
+    The scheduler runs this daily. With DIGEST_KEEP_DAYS unset (0) and no
+    --keep-days, nothing is pruned.
+
+    \b
+    Example:
+      digest prune --keep-days 365
+    """
+    from digest.jobs import prune_digests
+
+    settings = settings_of(ctx)
+    if keep_days is None and not settings.keep_days:
+        raise UserError("nothing to prune: set DIGEST_KEEP_DAYS or give --keep-days")
+    digests, items = prune_digests(settings, now_utc(), keep_days)
+    click.echo(f"pruned {digests} digests and {items} items older than {keep_days or settings.keep_days} days")

@@ -16,10 +16,11 @@ Modules:
 - `batch` — `deliver`: claim a batch, rank it in one call, compose, send with
   in-batch retries (`RETRY`), give the rows back when anything raises;
 - `leases` — claiming rows and keeping or releasing the claim;
-- `outcomes` — recording sent, refused and retry-later rows;
+- `outcomes` — recording sent (in groups: `Batch.mark`), refused and retry-later rows;
+- `retention` — pruning old digests while keeping what they sent (`sent_papers`);
 - `editions` — candidates and picks of a batch (what was first announced in
   its window); `updates` — the Updated block (new versions of older papers);
-- `senders` — the sender interface and its errors, `smtp`, `outbox`;
+- `senders` — the sender interface and its errors, `smtp`, `outbox`, null;
 - `report`, `preview`, `confirmations` (sends the confirmation mail).
 """
 

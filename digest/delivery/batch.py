@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 from sqlalchemy import delete, insert, select
@@ -16,7 +17,7 @@ from digest import ranking
 from digest.config import Settings
 from digest.delivery import editions
 from digest.delivery.leases import Lease, bulk_claim, release
-from digest.delivery.outcomes import finish as _finish, mark_sent, refused, retry_later, sent_reason
+from digest.delivery.outcomes import bulk_mark_sent, finish as _finish, refused, retry_later, sent_reason
 from digest.delivery.report import DeliveryReport, plural
 from digest.delivery.senders import RECIPIENT, UNKNOWN, DeliveryError, PermanentError, Sender, SenderUnavailable, \
     TransientError
@@ -42,6 +43,10 @@ class RetryPolicy:
 
 
 RETRY = RetryPolicy()
+# Accepted messages are marked sent in groups (the duplicate window a killed worker can open): at most
+# `Settings.mark_every` rows, and a group is marked before a send that would keep its oldest row
+# unmarked past MARK_WITHIN seconds (judged by the last send's duration).
+MARK_WITHIN = 0.05
 
 
 @dataclass
@@ -54,14 +59,40 @@ class Batch:
     transient_streak: int = 0
     relay_error: str | None = None
     in_flight: int | None = None  # the digest whose message the sender is handling right now
-    accepted: int | None = None  # the digest the relay accepted (250) whose row is not yet marked sent
-    accepted_facts: tuple = ()  # (reason, now, subscriber to reset) to mark it sent with
+    mark_every: int = 1
+    # Digests the relay accepted (250) whose rows are not yet marked sent: (id, reason, subscriber to reset).
+    accepted: list[tuple[int, str | None, int | None]] = field(default_factory=list)
+    accepted_since: float = 0.0  # monotonic time of the oldest of them
+    last_send: float = 0.0  # seconds the last message took the sender: how long the next one may make them wait
 
     def prepare(self, picks: dict[int, list[ranking.Pick]], papers: dict[int, Paper],
                 updated: dict[int, list[ranking.Pick]] | None = None) -> None:
         """Inline every picked card of the batch (Updated blocks too) in one premailer run."""
         ids = {p.paper_id for ps in (*picks.values(), *(updated or {}).values()) for p in ps}
         self.edition.prepare(self.edition.card_for(papers[i]) for i in sorted(ids))
+
+    def accept(self, session: Session, row: tuple[int, str | None, int | None], now: dt.datetime) -> None:
+        """The relay said 250 for this row: mark it sent now, or with the group once it is full."""
+        if not self.accepted:
+            self.accepted_since = time.monotonic()
+        self.accepted.append(row)
+        if len(self.accepted) >= self.mark_every:
+            self.mark(session, now)
+
+    def mark_due(self, session: Session, now: dt.datetime) -> None:
+        """Before the next send: mark the group if its oldest 250 would pass MARK_WITHIN during a send like the last.
+
+        A fast sender (a local relay) fills groups; behind a slow one every
+        row is marked before the next send begins, as if one at a time.
+        """
+        if self.accepted and time.monotonic() - self.accepted_since + self.last_send >= MARK_WITHIN:
+            self.mark(session, now)
+
+    def mark(self, session: Session, now: dt.datetime, waits: tuple[float, ...] = (0.5, 2.0)) -> None:
+        """Mark every accepted row sent: one UPDATE, one commit."""
+        if self.accepted:
+            bulk_mark_sent(session, self.accepted, now, waits)
+            self.accepted = []
 
 
 @dataclass
@@ -93,12 +124,12 @@ def deliver(settings: Settings, factory: sessionmaker, digest_ids: list[int], no
         report.counts["busy"] += len(digest_ids) - len(held)
         if not held:
             return report
-        batch = Batch(compose.shared_edition(), Lease(held, settings.lease_seconds))
+        batch = Batch(compose.shared_edition(), Lease(held, settings.lease_seconds), mark_every=settings.mark_every)
         try:
             outgoing = _prepare(settings, session, held, now, batch, report)
             _send_all(settings, session, outgoing, now, sender, report, batch, should_stop)
         except BaseException as exc:
-            _give_back(session, batch, exc)
+            _give_back(session, batch, exc, now)
             raise
         finally:
             report.relay_error = report.relay_error or batch.relay_error
@@ -121,14 +152,16 @@ def _send_all(settings, session, outgoing: list[Outgoing], now, sender, report, 
               should_stop: Callable[[], bool] | None) -> None:
     for n, item in enumerate(outgoing):
         if should_stop is not None and should_stop():
+            batch.mark(session, now)
             untried = {o.digest.id: batch.lease.held[o.digest.id] for o in outgoing[n:]
                        if o.digest.id in batch.lease.held}
             report.counts["released"] += release(session, untried)
             break
         _deliver_one(settings, session, item, now, sender, report, batch)
+    batch.mark(session, now)
 
 
-def _give_back(session: Session, batch: Batch, exc: BaseException) -> None:
+def _give_back(session: Session, batch: Batch, exc: BaseException, now: dt.datetime) -> None:
     """Something raised mid-batch: the rows still held go back to pending now, not after the lease.
 
     Their attempts are refunded, except the one in the sender's hands when
@@ -138,10 +171,10 @@ def _give_back(session: Session, batch: Batch, exc: BaseException) -> None:
     try:
         session.rollback()
         held = dict(batch.lease.held)
-        if batch.accepted in held:
-            # The relay said 250 but the row was not marked: the database came back, so say it now.
-            held.pop(batch.accepted)
-            mark_sent(session, batch.accepted, *batch.accepted_facts, waits=())
+        for digest_id, *_ in batch.accepted:
+            held.pop(digest_id, None)
+        # The relay said 250 but the rows were not marked: the database came back, so say it now.
+        batch.mark(session, now, waits=())
         in_flight = batch.in_flight if not isinstance(exc, SenderUnavailable) else None
         if in_flight in held:
             release(session, {in_flight: held.pop(in_flight)}, refund=False)
@@ -206,8 +239,8 @@ def _compose(settings: Settings, session: Session, live: list[Digest], selection
         outgoing.append(Outgoing(digest, data, len(kept)))
     # A row re-claimed after a crash may still carry the items of its first try.
     session.execute(delete(DigestItem).where(DigestItem.digest_id.in_([d.id for d in live])))
-    if items:
-        session.execute(insert(DigestItem), items)
+    if items:  # Core executemany: the ORM's bulk path spent more per row than the INSERT itself
+        session.execute(insert(DigestItem.__table__), items)
     session.commit()
     return outgoing
 
@@ -228,7 +261,10 @@ def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: 
         retry_later(settings, session, digest, now, report,
                     TransientError(f"relay unavailable: {batch.relay_error}", session=True))
         return
+    batch.mark_due(session, now)
+    started = time.monotonic()
     outcome = _send(settings, session, digest, sender, item.data, batch)
+    batch.last_send = time.monotonic() - started
     batch.in_flight = None  # the sender answered (or was never asked): the outcome below is known
     if outcome is None:
         report.add("busy", f"{email}: taken over by another worker, not sent here")
@@ -238,9 +274,7 @@ def _deliver_one(settings, session, item: Outgoing, now, sender, report, batch: 
         retry_later(settings, session, digest, now, report, outcome)
     else:
         reset = digest.subscriber_id if digest.subscriber.permanent_failures else None
-        batch.accepted, batch.accepted_facts = digest.id, (sent_reason(digest), now, reset)
-        mark_sent(session, digest.id, *batch.accepted_facts)
-        batch.accepted = None
+        batch.accept(session, (digest.id, sent_reason(digest), reset), now)
         report.add("sent", f"{email}: sent {plural(item.papers, 'paper')} ({outcome})")
 
 

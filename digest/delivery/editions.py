@@ -18,7 +18,7 @@ from digest import embeddings, feedback, ranking
 from digest.config import Settings
 from digest.delivery import updates
 from digest.features import fill_papers
-from digest.models import Digest, DigestItem, Paper, Subscriber
+from digest.models import Digest, DigestItem, Paper, SentPaper, Subscriber
 from digest.sources import announcements
 
 WEEKLY_WINDOW_DAYS = 7
@@ -81,18 +81,23 @@ def candidate_of(p: Paper) -> ranking.Candidate:
 
 def get_already_sent(session: Session, subscriber_ids: list[int], paper_ids: list[int],
                      exclude_digest_ids: list[int]) -> dict[int, set[int]]:
-    """Papers each subscriber already received (sent or being sent) among these candidates."""
+    """Papers each subscriber already received (sent or being sent, or in a pruned digest) among these candidates."""
     sent: dict[int, set[int]] = {}
     if not subscriber_ids or not paper_ids:
         return sent
+    # The candidates' id range, not their thousands of ids as parameters: each batch asks this.
+    wanted, low, high = set(paper_ids), min(paper_ids), max(paper_ids)
     query = (
         select(DigestItem.subscriber_id, DigestItem.paper_id)
         .join(Digest, Digest.id == DigestItem.digest_id)
-        .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.in_(paper_ids))
+        .where(DigestItem.subscriber_id.in_(subscriber_ids), DigestItem.paper_id.between(low, high))
         .where(Digest.state.in_(("sent", "sending")), Digest.id.not_in(exclude_digest_ids or [-1]))
     )
-    for subscriber_id, paper_id in session.execute(query):
-        sent.setdefault(subscriber_id, set()).add(paper_id)
+    pruned = select(SentPaper.subscriber_id, SentPaper.paper_id).where(  # digests pruned since (retention)
+        SentPaper.subscriber_id.in_(subscriber_ids), SentPaper.paper_id.between(low, high))
+    for subscriber_id, paper_id in (*session.execute(query), *session.execute(pruned)):
+        if paper_id in wanted:
+            sent.setdefault(subscriber_id, set()).add(paper_id)
     return sent
 
 

@@ -73,21 +73,29 @@ def finish(session: Session, digest: Digest, state: str, now: dt.datetime, *, re
         session.commit()
 
 
-def mark_sent(session: Session, digest_id: int, reason: str | None, now: dt.datetime, reset: int | None,
-              waits: tuple[float, ...] = (0.5, 2.0)) -> None:
-    """Right after the relay's 250: one UPDATE, one commit; tried again on a fresh connection if the database blinks.
+def bulk_mark_sent(session: Session, accepted: list[tuple[int, str | None, int | None]], now: dt.datetime,
+                   waits: tuple[float, ...] = (0.5, 2.0)) -> None:
+    """Mark rows the relay accepted as sent: one UPDATE per distinct reason, one commit; retried if the database blinks.
 
-    Between the 250 and this commit lies one of the two duplicate windows:
-    if the row cannot be marked, its lease expires and another worker sends
-    it again. Retrying here shrinks that window to a real database outage.
+    `accepted` holds (digest id, sent reason, subscriber id whose refusals to
+    reset or None). Between the 250 and this commit lies one of the two
+    duplicate windows: a row not marked keeps its lease, which expires, and
+    another worker sends it again. Retrying here shrinks that window to a real
+    database outage; a batch marks its rows in groups (`Batch.mark_every`), so
+    the window is the group not yet committed when a worker dies.
     """
+    by_reason: dict[str | None, list[int]] = {}
+    for digest_id, reason, _ in accepted:
+        by_reason.setdefault(reason, []).append(digest_id)
+    resets = sorted({reset for *_, reset in accepted if reset is not None})
     for wait in (*waits, None):
         try:
-            session.execute(update(Digest).where(Digest.id == digest_id)
-                            .values(state="sent", sent_at=now, lease_until=None, updated_at=now, reason=reason,
-                                    failure_class=None).execution_options(synchronize_session=False))
-            if reset is not None:  # a sent digest ends a run of refusals (subscriber id to reset)
-                session.execute(update(Subscriber).where(Subscriber.id == reset).values(permanent_failures=0)
+            for reason, ids in by_reason.items():
+                session.execute(update(Digest).where(Digest.id.in_(ids))
+                                .values(state="sent", sent_at=now, lease_until=None, updated_at=now, reason=reason,
+                                        failure_class=None).execution_options(synchronize_session=False))
+            if resets:  # a sent digest ends a run of refusals
+                session.execute(update(Subscriber).where(Subscriber.id.in_(resets)).values(permanent_failures=0)
                                 .execution_options(synchronize_session=False))
             session.commit()
             return

@@ -1,4 +1,4 @@
-"""Senders behind one small interface: SMTP relay, outbox folder, memory (tests).
+"""Senders behind one small interface: SMTP relay, outbox folder, memory (tests), null (benchmarks).
 
 A sender takes finished message bytes. It raises `TransientError` when trying
 again later may work (4xx, dropped connection, timeout) and `PermanentError`
@@ -23,7 +23,7 @@ from digest.email.replies import (RECIPIENT, SENDER, TRANSIENT, UNKNOWN, ReplyCl
                                   classify_reply, sender_problem)
 
 __all__ = [
-    "RECIPIENT", "SENDER", "TRANSIENT", "UNKNOWN", "DeliveryError", "LocalRateLimiter", "MemorySender",
+    "RECIPIENT", "SENDER", "TRANSIENT", "UNKNOWN", "DeliveryError", "LocalRateLimiter", "MemorySender", "NullSender",
     "OutboxSender", "PermanentError", "RateLimiter", "RedisRateLimiter", "ReplyClass", "Sender", "SenderUnavailable",
     "SmtpSender", "TransientError", "classify_reply", "make_limiter", "make_sender", "outbox_stem", "sender_problem",
     "write_outbox_index",
@@ -57,8 +57,23 @@ class MemorySender:
         pass
 
 
+class NullSender:
+    """Accepts every message and discards it (DIGEST_SENDER=null): the pipeline's cost without a relay's."""
+
+    def check(self) -> None:
+        pass
+
+    def send(self, sender: str, recipient: str, data: bytes) -> str:
+        return "250 discarded"
+
+    def close(self) -> None:
+        pass
+
+
 def make_sender(settings) -> Sender:
-    """SMTP when DIGEST_SMTP_URL is set, else the outbox folder."""
+    """The null sender when DIGEST_SENDER=null, SMTP when DIGEST_SMTP_URL is set, else the outbox folder."""
+    if settings.sender == "null":
+        return NullSender()
     if settings.smtp is not None:
         return SmtpSender(settings.smtp, limiter=make_limiter(settings))
     return OutboxSender(settings.outbox_dir)

@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from digest import ranking
-from digest.models import Digest, DigestItem, Paper
+from digest.models import Digest, DigestItem, Paper, SentPaper
 from digest.sources import announcements
 
 MAX_UPDATED = 5
@@ -47,8 +47,11 @@ def get_shown(session: Session, subscriber_ids: list[int], paper_ids: list[int],
         .where(Digest.state.in_(("sent", "sending")), Digest.id.not_in(exclude_digest_ids or [-1]))
         .group_by(DigestItem.subscriber_id, DigestItem.paper_id)
     )
-    for subscriber_id, paper_id, version in session.execute(query):
-        shown.setdefault(subscriber_id, {})[paper_id] = version
+    pruned = select(SentPaper.subscriber_id, SentPaper.paper_id, SentPaper.version).where(  # retention
+        SentPaper.subscriber_id.in_(subscriber_ids), SentPaper.paper_id.in_(paper_ids))
+    for subscriber_id, paper_id, version in (*session.execute(query), *session.execute(pruned)):
+        mine = shown.setdefault(subscriber_id, {})
+        mine[paper_id] = max(version, mine.get(paper_id, 0))
     return shown
 
 
