@@ -1,7 +1,7 @@
 """sent_papers: what pruned digests sent, one row per (subscriber, paper), so no paper is sent twice after pruning
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0010'
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
