@@ -185,22 +185,9 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         outbox_dir=Path(_get(env, "DIGEST_OUTBOX_DIR", str(data_dir / "outbox"))).expanduser(),
         sources=sources,
         default_timezone=validate_timezone(_get(env, "DIGEST_DEFAULT_TIMEZONE", "UTC"), "DIGEST_DEFAULT_TIMEZONE"),
-        default_hour=_parse_int(env, "DIGEST_DEFAULT_HOUR", 7, 0, 23),
-        candidate_days=_parse_int(env, "DIGEST_CANDIDATE_DAYS", 3, 1, 60),
-        lease_seconds=_parse_int(env, "DIGEST_LEASE_SECONDS", 60, 5, 86400),
-        ingest_interval_minutes=_parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
-        batch_size=_parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
-        mark_every=_parse_int(env, "DIGEST_MARK_EVERY", 20, 1, 1000),
         sender=_parse_sender(env),
-        keep_days=_parse_int(env, "DIGEST_KEEP_DAYS", 0, 0, 36500),
-        stale_seconds=_parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
         queue=_parse_queue(env),
-        tick_seconds=_parse_int(env, "DIGEST_TICK_SECONDS", 300, 1, 3600),
-        sweep_seconds=_parse_int(env, "DIGEST_SWEEP_SECONDS", 60, 1, 3600),
-        max_attempts=_parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
-        edition_max_age_hours=_parse_int(env, "DIGEST_EDITION_MAX_AGE_HOURS", 18, 1, 7 * 24),
-        pending_days=_parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
-        proxy_hops=_parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
+        **_numbers(env),
         smtp_rate=parse_rate(env),
         dkim=parse_dkim(env, from_address),
         unsubscribe_mailto=parse_mailto(env),
@@ -208,6 +195,26 @@ def load_settings(env: dict | None = None, read_dotenv: bool = True) -> Settings
         inbound_max_bytes=parse_inbound_max_bytes(env),
         admin_token=_parse_admin_token(env),
     )
+
+
+def _numbers(env: dict) -> dict[str, int]:
+    """The integer settings, each with its default and bounds (a value out of bounds is a one-line ConfigError)."""
+    return {
+        "default_hour": _parse_int(env, "DIGEST_DEFAULT_HOUR", 7, 0, 23),
+        "candidate_days": _parse_int(env, "DIGEST_CANDIDATE_DAYS", 3, 1, 60),
+        "lease_seconds": _parse_int(env, "DIGEST_LEASE_SECONDS", 60, 5, 86400),
+        "ingest_interval_minutes": _parse_int(env, "DIGEST_INGEST_INTERVAL_MINUTES", 60, 1, 7 * 24 * 60),
+        "batch_size": _parse_int(env, "DIGEST_BATCH_SIZE", 100, 1, 5000),
+        "mark_every": _parse_int(env, "DIGEST_MARK_EVERY", 20, 1, 1000),
+        "keep_days": _parse_int(env, "DIGEST_KEEP_DAYS", 0, 0, 36500),
+        "stale_seconds": _parse_int(env, "DIGEST_STALE_SECONDS", 600, 1, 86400),
+        "tick_seconds": _parse_int(env, "DIGEST_TICK_SECONDS", 300, 1, 3600),
+        "sweep_seconds": _parse_int(env, "DIGEST_SWEEP_SECONDS", 60, 1, 3600),
+        "max_attempts": _parse_int(env, "DIGEST_MAX_ATTEMPTS", 5, 1, 100),
+        "edition_max_age_hours": _parse_int(env, "DIGEST_EDITION_MAX_AGE_HOURS", 18, 1, 7 * 24),
+        "pending_days": _parse_int(env, "DIGEST_PENDING_DAYS", 7, 1, 365),
+        "proxy_hops": _parse_int(env, "DIGEST_PROXY_HOPS", 0, 0, 5),
+    }
 
 
 def _parse_sender(env: dict) -> str:
