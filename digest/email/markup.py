@@ -32,8 +32,13 @@ def css() -> Markup:
     return Markup((resource_dir("templates") / "email" / "style.css").read_text(encoding="utf-8"))
 
 
+_NEEDS_ESCAPE = re.compile(r"[&<>\"'\u0080-\U0010ffff]")
+
+
 def ascii_html(value) -> str:
     """HTML-escaped, non-ASCII as character references: the bytes sent are the characters counted."""
+    if type(value) is str and not _NEEDS_ESCAPE.search(value):  # most URLs and words: nothing to escape
+        return value
     return str(escape(value)).encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 

@@ -177,9 +177,9 @@ class EditionRenderer:
     def _abstract(self, card: PaperCard, limit: int, key_sentence: str = "") -> tuple[str, str]:
         """(html, text) of the abstract trimmed to `limit`, cached per paper and level; when the key sentence
         (shown in bold above it) is the abstract's first, the abstract starts after it."""
-        rest = after_lead(card.abstract, key_sentence) if key_sentence else None
-        key = (card.paper_id, card.version, limit, rest is not None)
+        key = (card.paper_id, card.version, limit, key_sentence)
         if key not in self._abstracts:
+            rest = after_lead(card.abstract, key_sentence) if key_sentence else None
             short = trim(card.abstract if rest is None else rest, limit)
             self._abstracts[key] = (
                 self._html["abstract"].fill({"text": ascii_html(short)}) if short else "",
